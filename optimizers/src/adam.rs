@@ -1,0 +1,120 @@
+//! Adam (Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015), with the
+//! AMSGrad maximum (Reddi et al., "On the Convergence of Adam and Beyond", ICLR 2018) and L2 or
+//! decoupled weight decay. Matches `torch.optim.Adam` (and `AdamW`, `Adam(amsgrad=True)`).
+//!
+//! ```text
+//! decoupled:  p <- p (1 - lr wd)            otherwise  g <- g + wd p
+//! m <- beta1 m + (1 - beta1) g
+//! v <- beta2 v + (1 - beta2) g²
+//! amsgrad:    vmax <- max(vmax, v), and vmax replaces v below
+//! p <- p - (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)       bc_i = 1 - beta_i^t
+//! ```
+
+use candle::backprop::GradStore;
+use candle::{Result, Tensor, Var};
+use candle_nn::optim::Optimizer;
+use serde::{Deserialize, Serialize};
+
+use crate::parts::{bias_correction, moments, value, SlotStep, Slots, WeightDecay};
+use crate::registry::OptimizerInfo;
+use crate::spec::{check, Hyperparameters, Invalid};
+
+pub(crate) const INFO: OptimizerInfo = OptimizerInfo::of::<Adam>(
+    "adam",
+    "Adam; `amsgrad` adds the running maximum, `decoupled` makes it AdamW",
+    "torch.optim.Adam",
+    &[],
+);
+
+/// Hyperparameters of [`Adam`]; the defaults are `torch.optim.Adam`'s.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ParamsAdam {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// Decoupled (AdamW) weight decay instead of an L2 term in the gradient.
+    pub decoupled: bool,
+    /// Normalise by the running maximum of the second moment (AMSGrad).
+    pub amsgrad: bool,
+}
+
+impl Default for ParamsAdam {
+    fn default() -> Self {
+        Self { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, decoupled: false, amsgrad: false }
+    }
+}
+
+impl Hyperparameters for ParamsAdam {
+    fn validate(&self) -> std::result::Result<(), Invalid> {
+        check::non_negative("lr", self.lr)?;
+        check::beta("beta1", self.beta1)?;
+        check::beta("beta2", self.beta2)?;
+        check::non_negative("eps", self.eps)?;
+        check::non_negative("weight_decay", self.weight_decay)
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    m: Tensor,
+    v: Tensor,
+    vmax: Option<Tensor>,
+}
+
+/// Adam / AdamW / AMSGrad, see the module documentation.
+#[derive(Debug)]
+pub struct Adam {
+    slots: Slots<State>,
+    params: ParamsAdam,
+}
+
+impl Optimizer for Adam {
+    type Config = ParamsAdam;
+
+    fn new(vars: Vec<Var>, params: ParamsAdam) -> Result<Self> {
+        params.validate()?;
+        Ok(Self { slots: Slots::new(vars), params })
+    }
+
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        let p = &self.params;
+        let decay = WeightDecay::new(p.weight_decay, p.decoupled);
+        for item in self.slots.with_grads(grads) {
+            let (slot, grad) = item?;
+            let SlotStep { t, var, state } = slot.advance(|var| {
+                Ok(State {
+                    m: var.zeros_like()?,
+                    v: var.zeros_like()?,
+                    vmax: if p.amsgrad { Some(var.zeros_like()?) } else { None },
+                })
+            })?;
+            let (param, grad) = decay.apply(&value(var), grad, p.lr)?;
+            state.m = moments::ema(&state.m, &grad, p.beta1)?;
+            state.v = moments::ema_sq(&state.v, &grad, p.beta2)?;
+            let v = match &mut state.vmax {
+                Some(vmax) => {
+                    *vmax = moments::running_max(vmax, &state.v)?;
+                    &*vmax
+                }
+                None => &state.v,
+            };
+            let bc1 = bias_correction(p.beta1, t);
+            let bc2 = bias_correction(p.beta2, t);
+            let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), p.eps)?;
+            let update = (&state.m / denom)?.affine(p.lr / bc1, 0.0)?;
+            var.set(&(param - update)?)?;
+        }
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.params.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.params.lr = lr;
+    }
+}

@@ -1,0 +1,54 @@
+//! Optimizers that are another optimizer with other defaults (AdamW is Adam with decoupled
+//! decay on by default, AMSGrad is Adam with `amsgrad` on, AdaiW is Adai with decoupled decay):
+//! a newtype over the params struct, whose `Default` differs, and one over the optimizer,
+//! which delegates. The update rule itself is written once, in the base optimizer's file.
+
+macro_rules! variant {
+    (
+        $(#[$doc:meta])*
+        $name:ident($base:ty), $(#[$pdoc:meta])* $params:ident($base_params:ty) = $default:expr
+    ) => {
+        $(#[$pdoc])*
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $params(pub $base_params);
+
+        impl Default for $params {
+            fn default() -> Self {
+                Self($default)
+            }
+        }
+
+        impl $crate::spec::Hyperparameters for $params {
+            fn validate(&self) -> std::result::Result<(), $crate::spec::Invalid> {
+                self.0.validate()
+            }
+        }
+
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name(pub $base);
+
+        impl candle_nn::optim::Optimizer for $name {
+            type Config = $params;
+
+            fn new(vars: Vec<candle::Var>, config: $params) -> candle::Result<Self> {
+                <$base as candle_nn::optim::Optimizer>::new(vars, config.0).map(Self)
+            }
+
+            fn step(&mut self, grads: &candle::backprop::GradStore) -> candle::Result<()> {
+                candle_nn::optim::Optimizer::step(&mut self.0, grads)
+            }
+
+            fn learning_rate(&self) -> f64 {
+                candle_nn::optim::Optimizer::learning_rate(&self.0)
+            }
+
+            fn set_learning_rate(&mut self, lr: f64) {
+                candle_nn::optim::Optimizer::set_learning_rate(&mut self.0, lr)
+            }
+        }
+    };
+}
+
+pub(crate) use variant;
