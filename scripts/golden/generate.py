@@ -30,6 +30,7 @@ md5), or takes local copies with --radam-file / --adai-file.
 
 import argparse
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import math
@@ -121,6 +122,20 @@ DEFAULTS = {
     "radam": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, degenerated_to_sgd=False),
     "diffgrad": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
 }
+
+
+PINNED = {"adabelief-pytorch": "0.2.1", "adamod": "0.0.3", "adabound": "0.0.5",
+          "pytorch-optimizer": "4.1.0", "torch-optimizer": "0.3.0"}
+
+
+def check_pinned_versions():
+    for package, version in PINNED.items():
+        try:
+            installed = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            sys.exit(f"{package} is not installed: pip install -r scripts/golden/requirements.txt")
+        if installed != version:
+            sys.exit(f"{package} {installed} is installed, the references are {package}=={version}")
 
 
 def load_reference_file(key, local_path):
@@ -217,8 +232,10 @@ def perturbed(spec, rng):
     for key, value in spec.items():
         if isinstance(value, bool) or key == "name":
             continue
-        if key in ("beta1", "beta2", "beta3") and value > 0:
+        if key in ("beta1", "beta2", "beta3", "momentum") and value > 0:
             out[key] = 1 - (1 - value) * float(rng.uniform(0.5, 2.0))
+        elif key == "dampening":
+            out[key] = value * float(rng.uniform(0.5, 1.5))
         elif key == "keep_num":
             out[key] = max(1, value + int(rng.integers(-1, 4)))
         elif isinstance(value, float) and value > 0:
@@ -296,6 +313,7 @@ def main():
     parser.add_argument("--adai-file", type=Path)
     args = parser.parse_args()
     args.shapes = [tuple(int(d) for d in s.split(",")) for s in args.shapes.split(";")]
+    check_pinned_versions()
     refs = {"radam": load_reference_file("radam", args.radam_file),
             "adai": load_reference_file("adai", args.adai_file)}
     torch.set_num_threads(1)

@@ -1,0 +1,4 @@
+//! Data sets, tasks, the experiment runner and the `optbench` command line of the optbench
+//! suite.
+
+pub mod commands;
