@@ -63,7 +63,8 @@ impl HyperValue {
         }
     }
 
-    fn describe(&self) -> String {
+    /// The value with its type, for error messages: `the string "fast"`.
+    pub fn describe(&self) -> String {
         match self {
             Self::Bool(b) => format!("the boolean {b}"),
             Self::Int(i) => format!("the integer {i}"),
@@ -78,6 +79,7 @@ impl fmt::Display for HyperValue {
         match self {
             Self::Bool(b) => write!(f, "{b}"),
             Self::Int(i) => write!(f, "{i}"),
+            Self::Float(x) if *x != 0.0 && (x.abs() < 1e-4 || x.abs() >= 1e6) => write!(f, "{x:e}"),
             Self::Float(x) => write!(f, "{x}"),
             Self::Str(s) => write!(f, "{s}"),
         }
@@ -264,33 +266,35 @@ impl OptimizerInfo {
                     valid: params.keys().cloned().collect::<Vec<_>>().join(", "),
                 });
             };
-            let wrong = |expected: &str| SpecError::WrongType {
+            let default = HyperValue::from_json(default).expect("defaults are scalars");
+            let value = coerce(&default, value).map_err(|expected| SpecError::WrongType {
                 optimizer: spec.name.clone(),
                 key: key.clone(),
                 expected: expected.to_string(),
                 got: value.describe(),
-            };
-            let json = match (default, value) {
-                (Value::Bool(_), HyperValue::Bool(_)) => value.to_json(),
-                (Value::Bool(_), _) => return Err(wrong("true or false")),
-                (Value::Number(n), HyperValue::Int(i)) if !n.is_f64() => {
-                    if *i < 0 {
-                        return Err(wrong("a whole number >= 0"));
-                    }
-                    value.to_json()
-                }
-                (Value::Number(n), _) if !n.is_f64() => return Err(wrong("a whole number >= 0")),
-                (Value::Number(_), HyperValue::Int(_) | HyperValue::Float(_)) => {
-                    Value::from(value.as_f64().expect("numeric"))
-                }
-                (Value::Number(_), _) => return Err(wrong("a number")),
-                (Value::String(_), HyperValue::Str(_)) => value.to_json(),
-                (Value::String(_), _) => return Err(wrong("a string")),
-                _ => unreachable!("hyperparameter defaults are booleans, numbers or strings"),
-            };
+            })?;
+            let json = value.to_json();
             params.insert(key.clone(), json);
         }
         Ok(params)
+    }
+}
+
+/// Checks a configured value against the type of its default and converts it where the
+/// config's spelling differs (an integer where a number is expected). On a mismatch, returns
+/// what was expected, for the error message.
+pub fn coerce(default: &HyperValue, value: &HyperValue) -> Result<HyperValue, &'static str> {
+    match (default, value) {
+        (HyperValue::Bool(_), HyperValue::Bool(_)) => Ok(value.clone()),
+        (HyperValue::Bool(_), _) => Err("true or false"),
+        (HyperValue::Int(_), HyperValue::Int(i)) if *i >= 0 => Ok(value.clone()),
+        (HyperValue::Int(_), _) => Err("a whole number >= 0"),
+        (HyperValue::Float(_), HyperValue::Int(_) | HyperValue::Float(_)) => {
+            Ok(HyperValue::Float(value.as_f64().expect("numeric")))
+        }
+        (HyperValue::Float(_), _) => Err("a number"),
+        (HyperValue::Str(_), HyperValue::Str(_)) => Ok(value.clone()),
+        (HyperValue::Str(_), _) => Err("a string"),
     }
 }
 

@@ -14,10 +14,20 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Replay golden optimizer trajectories recorded from the reference implementations.
-    Replay(commands::replay::ReplayArgs),
+    /// Run the experiments of config files (skips runs already done).
+    Run(commands::run::RunArgs),
+    /// Print the runs a config expands into, with their ids; run nothing.
+    Plan(commands::plan::PlanArgs),
+    /// List every task with its options, defaults and metrics.
+    Tasks(commands::tasks::TasksArgs),
+    /// Tables (markdown and CSV) of a results folder.
+    Report(commands::report::ReportArgs),
+    /// SVG plots of a results folder.
+    Plot(commands::plot::PlotArgs),
     /// List every optimizer with its reference, hyperparameters and defaults.
     Optimizers(commands::optimizers::OptimizersArgs),
+    /// Replay golden optimizer trajectories recorded from the reference implementations.
+    Replay(commands::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,8 +38,16 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let outcome = match &cli.command {
-        Command::Replay(args) => Ok(commands::replay::run(args)),
+        Command::Run(args) => commands::run::run(args),
+        Command::Plan(args) => commands::plan::run(args).map(|()| true),
+        Command::Tasks(args) => {
+            commands::tasks::run(args);
+            Ok(true)
+        }
+        Command::Report(args) => commands::report::run(args).map(|()| true),
+        Command::Plot(args) => commands::plot::run(args).map(|()| true),
         Command::Optimizers(args) => commands::optimizers::run(args).map(|()| true),
+        Command::Replay(args) => Ok(commands::replay::run(args)),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,4 +1,9 @@
 //! One module per `optbench` subcommand; `main.rs` only parses the command line.
 
 pub mod optimizers;
+pub mod plan;
+pub mod plot;
 pub mod replay;
+pub mod report;
+pub mod run;
+pub mod tasks;

@@ -1,0 +1,24 @@
+//! `optbench report`: the markdown and CSV tables of a results folder.
+
+use std::path::PathBuf;
+
+/// Options of `optbench report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A results folder (an experiment's, or the whole `results/`).
+    pub dir: PathBuf,
+}
+
+pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.dir.is_dir(), "{} is not a folder of results", args.dir.display());
+    let report = crate::report::build(&args.dir);
+    anyhow::ensure!(
+        !report.rows.is_empty() || !report.unreadable.is_empty(),
+        "no result files (seed-*.json) under {}",
+        args.dir.display()
+    );
+    print!("{}", report.markdown());
+    let (md, csv) = report.write(&args.dir)?;
+    println!("\nwritten: {} and {}", md.display(), csv.display());
+    Ok(())
+}

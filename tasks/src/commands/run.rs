@@ -1,0 +1,76 @@
+//! `optbench run`: runs the experiments of config files, skipping what is already done, then
+//! writes the report beside the results and says where everything is.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::plan::{self, Overrides};
+use crate::report;
+use crate::runner::{self, progress::Mode, SweepOptions};
+use crate::task::DataSettings;
+
+/// Options of `optbench run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Experiment configs (TOML or YAML).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Results folder (default: the config's `out`, else `results`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Runs at once.
+    #[arg(long, short = 'j', default_value_t = 1)]
+    pub jobs: usize,
+    /// Device: cpu, cuda, cuda:N or metal (default: the config's, else cpu).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Folder with local copies of data sets (one folder per data set).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Never use the network: only the local cache and --data-dir (also OPTBENCH_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Whether `OPTBENCH_OFFLINE` asks for offline mode.
+pub fn offline_from_env() -> bool {
+    std::env::var("OPTBENCH_OFFLINE").is_ok_and(|v| !v.is_empty() && v != "0" && v.to_lowercase() != "false")
+}
+
+/// Runs every file; returns false when a run failed.
+pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
+    let overrides = Overrides { out: args.out.clone(), device: args.device.clone(), data_dir: args.data_dir.clone() };
+    // Check every file before running any.
+    let plans = args.files.iter().map(|f| plan::load(f, &overrides)).collect::<Result<Vec<_>, _>>()?;
+    let mode = Mode::detect(args.quiet);
+    let mut all_ok = true;
+    for plan in &plans {
+        let options = SweepOptions {
+            jobs: args.jobs,
+            mode,
+            data: DataSettings { data_dir: plan.data_dir.clone(), offline: args.offline || offline_from_env() },
+        };
+        let summary = runner::run_plan(plan, &options);
+        let dir = runner::results_dir(plan);
+        let (md, csv) = report::build(&dir)
+            .write(&dir)
+            .with_context(|| format!("cannot write the report into {}", dir.display()))?;
+        all_ok &= summary.failed == 0;
+        if !args.quiet {
+            println!(
+                "{}: {} runs: {} completed, {} diverged, {} failed, {} already done",
+                plan.experiment, summary.total, summary.completed, summary.diverged, summary.failed, summary.skipped
+            );
+            println!("  results: {}", dir.display());
+            println!("  summary: {} (and {})", md.display(), csv.display());
+            if summary.failed > 0 {
+                println!("  failed runs are listed above with their errors; run the command again to retry them");
+            }
+        }
+    }
+    Ok(all_ok)
+}

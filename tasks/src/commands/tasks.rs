@@ -1,0 +1,39 @@
+//! `optbench tasks`: every task with its options, defaults, budget and metrics.
+
+use crate::task::{registry, Budget, Goal};
+
+/// Options of `optbench tasks`.
+#[derive(Debug, clap::Args)]
+pub struct TasksArgs {
+    /// Only the tasks whose name contains this.
+    pub filter: Option<String>,
+}
+
+pub fn run(args: &TasksArgs) {
+    for info in registry() {
+        if args.filter.as_ref().is_some_and(|f| !info.name.contains(f.as_str())) {
+            continue;
+        }
+        let family = serde_json::to_value(info.family).ok().and_then(|v| v.as_str().map(str::to_string));
+        println!("{}  ({})", info.name, family.unwrap_or_default());
+        println!("    {}", info.summary);
+        let budget = match info.budget {
+            Budget::Steps(s) => format!("{s} steps"),
+            Budget::Epochs(e) => format!("{e} epochs"),
+        };
+        let batch = info.batch_size.map(|b| format!(", batch size {b}")).unwrap_or_default();
+        let eval = info.eval_every.map_or("every epoch".to_string(), |e| format!("every {e} steps"));
+        println!("    budget {budget}{batch}; evaluation {eval}; schedule {}", info.schedule);
+        let metrics: Vec<String> = info
+            .metrics
+            .iter()
+            .map(|m| format!("{} ({})", m.name, if m.goal == Goal::Max { "max" } else { "min" }))
+            .collect();
+        println!("    metrics: {} (the first ranks)", metrics.join(", "));
+        for o in &info.options {
+            let choices = if o.choices.is_empty() { String::new() } else { format!(" [{}]", o.choices.join(", ")) };
+            println!("    option {} = {}{choices}: {}", o.name, o.default, o.help);
+        }
+        println!();
+    }
+}

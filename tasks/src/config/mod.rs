@@ -1,0 +1,213 @@
+//! Experiment configs: one TOML or YAML file (chosen by extension) per paper table or figure.
+//! Plain data: which tasks, which optimizers with which hyperparameter grids, which seeds.
+//!
+//! ```toml
+//! name = "adashift-online"          # the experiment; results go to <out>/<name>/...
+//! description = "..."
+//! out = "results"                   # default "results" (relative to the working directory)
+//! seeds = [0, 1, 2]                 # or a count: seeds = 3
+//! device = "cpu"                    # cpu | cuda | cuda:N | metal
+//!
+//! [[tasks]]
+//! name = "online-sequential"        # see `optbench tasks`
+//! steps = 200000                    # or epochs = N; default: the task's budget
+//! eval_every = 1000                 # steps between evaluations
+//! log_every = 1000                  # steps between lines of the training-loss stream
+//! schedule = { kind = "inverse-sqrt" }
+//! options = { c1 = 1010, c2 = 10, d = 101 }
+//! optimizer_overrides = { beta2 = 0.99 }   # applied to every arm that has the key
+//!
+//! [[optimizers]]                     # an arm: an optimizer spec; a list is a grid
+//! name = "adashift"
+//! label = "max-adashift"             # default: the name
+//! lr = [1e-3, 1e-2]                  # a grid
+//! keep_num = 10
+//! phi = "max"
+//!
+//! [[optimizers]]
+//! name = "adam"
+//! lr = { log = [1e-4, 1e-1], num = 4 }   # 1e-4, 1e-3, 1e-2, 1e-1
+//!
+//! [[reported]]                       # a paper's number, shown beside the measured one
+//! task = "cifar10-resnet18"
+//! optimizer = "adabelief"
+//! metric = "test_accuracy"
+//! value = 0.952
+//! source = "juntang-zhuang/Adabelief-Optimizer: curve/..."
+//! ```
+//!
+//! Loading checks everything and expands the config into a [`Plan`](crate::plan::Plan): an
+//! error names the file, the key path (`optimizers[1].keep_num`) and what is expected.
+
+pub mod grid;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use optimizers::HyperValue;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::schedule::Schedule;
+
+/// A config error: which file, where in it, and what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// The key path, e.g. `tasks[0].options.c1`; empty for the whole file.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}: `{}`: {}", self.file.display(), self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Seeds as a list, or a count `n` meaning `0..n`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Seeds {
+    Count(u64),
+    List(Vec<u64>),
+}
+
+impl Seeds {
+    pub fn list(&self) -> Vec<u64> {
+        match self {
+            Seeds::Count(n) => (0..*n).collect(),
+            Seeds::List(v) => v.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Seeds {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let expected = "a list of seeds (`seeds = [0, 1, 2]`) or a count (`seeds = 3`)";
+        match Value::deserialize(deserializer)? {
+            Value::Number(n) => n.as_u64().map(Seeds::Count).ok_or_else(|| serde::de::Error::custom(expected)),
+            Value::Array(items) => items
+                .iter()
+                .map(|v| {
+                    v.as_u64()
+                        .ok_or_else(|| serde::de::Error::custom(format!("seeds are whole numbers >= 0; {expected}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Seeds::List),
+            other => Err(serde::de::Error::custom(format!("not {other}: {expected}"))),
+        }
+    }
+}
+
+impl Default for Seeds {
+    fn default() -> Self {
+        Seeds::List(vec![0])
+    }
+}
+
+/// A whole experiment config.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub out: Option<PathBuf>,
+    #[serde(default)]
+    pub seeds: Seeds,
+    #[serde(default)]
+    pub device: Option<String>,
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    pub tasks: Vec<TaskEntry>,
+    pub optimizers: Vec<ArmEntry>,
+    #[serde(default)]
+    pub reported: Vec<Reported>,
+}
+
+/// A task of the experiment, with overrides of its defaults.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskEntry {
+    pub name: String,
+    /// How results and reports name this entry (default: the task name).
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub steps: Option<u64>,
+    #[serde(default)]
+    pub epochs: Option<u64>,
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    #[serde(default)]
+    pub eval_every: Option<u64>,
+    #[serde(default)]
+    pub log_every: Option<u64>,
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
+    #[serde(default)]
+    pub options: BTreeMap<String, HyperValue>,
+    #[serde(default)]
+    pub optimizer_overrides: BTreeMap<String, HyperValue>,
+}
+
+/// An optimizer arm: `name`, an optional `label`, and hyperparameters whose values may be
+/// grids. Kept as raw values here; [`grid`] interprets them with precise errors.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(transparent)]
+pub struct ArmEntry(pub BTreeMap<String, Value>);
+
+/// A number a paper reports, to show beside the measured one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reported {
+    /// The task label.
+    pub task: String,
+    /// The optimizer arm label.
+    pub optimizer: String,
+    pub metric: String,
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std: Option<f64>,
+    #[serde(default)]
+    pub source: String,
+}
+
+/// Reads a config file (TOML or YAML by extension); syntax and schema errors name the key.
+pub fn load(file: &Path) -> Result<Experiment, ConfigError> {
+    let error = |path: String, message: String| ConfigError { file: file.to_path_buf(), path, message };
+    let text = std::fs::read_to_string(file).map_err(|e| error(String::new(), format!("cannot read: {e}")))?;
+    let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+    match ext {
+        "toml" => {
+            let de = toml::Deserializer::parse(&text).map_err(|e| error(String::new(), e.to_string()))?;
+            serde_path_to_error::deserialize(de).map_err(|e| error(e.path().to_string(), e.inner().to_string()))
+        }
+        "yaml" | "yml" => {
+            let de = serde_yaml::Deserializer::from_str(&text);
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                // serde_yaml's own message repeats the path: keep it once.
+                let path = e.path().to_string();
+                let message = e.inner().to_string();
+                let message = message.strip_prefix(&format!("{path}: ")).unwrap_or(&message).to_string();
+                error(path, message)
+            })
+        }
+        _ => Err(error(String::new(), "a config file ends in .toml, .yaml or .yml".into())),
+    }
+    .map_err(|mut e: ConfigError| {
+        if e.path == "." {
+            e.path.clear();
+        }
+        e
+    })
+}

@@ -1,0 +1,320 @@
+//! Reports read result files only (never configs): per experiment, task and optimizer arm, the
+//! best setting (by the mean over seeds of the final primary metric), mean ± std over seeds
+//! of the final and the best value of each metric, how many runs completed, diverged or
+//! failed, and the papers' numbers where the config recorded them.
+
+pub mod plot;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::config::Reported;
+use crate::runner::record::{find_results, RunResult, Status};
+use crate::task::Goal;
+
+/// Mean and sample standard deviation of some values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stats {
+    pub mean: f64,
+    pub std: f64,
+    pub n: usize,
+}
+
+impl Stats {
+    /// Over the finite values; `None` when there are none.
+    pub fn of(values: &[f64]) -> Option<Self> {
+        let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        let n = v.len();
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let std = if n > 1 { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
+        Some(Self { mean, std, n })
+    }
+}
+
+/// One metric of one arm's best setting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricRow {
+    pub metric: String,
+    pub goal: Goal,
+    pub primary: bool,
+    /// The last value of each completed seed.
+    pub last: Option<Stats>,
+    /// The best value over each completed seed's history.
+    pub best: Option<Stats>,
+}
+
+/// One optimizer arm on one task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArmRow {
+    pub experiment: String,
+    pub task: String,
+    pub optimizer: String,
+    /// The best setting (as in the result paths), and its learning rate.
+    pub setting: String,
+    pub lr: Option<f64>,
+    pub settings_tried: usize,
+    pub metrics: Vec<MetricRow>,
+    pub completed: usize,
+    pub diverged: usize,
+    pub failed: usize,
+    pub reported: Vec<Reported>,
+}
+
+impl ArmRow {
+    pub fn primary(&self) -> Option<&MetricRow> {
+        self.metrics.iter().find(|m| m.primary)
+    }
+}
+
+/// A report over a folder of results.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub rows: Vec<ArmRow>,
+    /// Files that could not be read, with why.
+    pub unreadable: Vec<String>,
+}
+
+fn best_of(values: &[f64], goal: Goal) -> Option<f64> {
+    values.iter().copied().filter(|v| v.is_finite()).reduce(|a, b| if goal.better(b, a) { b } else { a })
+}
+
+/// Reads every result under `dir` and aggregates it.
+pub fn build(dir: &Path) -> Report {
+    let mut report = Report::default();
+    // (experiment, task, optimizer) -> setting -> results
+    let mut groups: BTreeMap<(String, String, String), BTreeMap<String, Vec<RunResult>>> = BTreeMap::new();
+    for path in find_results(dir) {
+        match RunResult::load(&path) {
+            Ok(r) => groups
+                .entry((r.experiment.clone(), r.task.label.clone(), r.optimizer_label.clone()))
+                .or_default()
+                .entry(r.setting.clone())
+                .or_default()
+                .push(r),
+            Err(e) => report.unreadable.push(e),
+        }
+    }
+    for ((experiment, task, optimizer), settings) in groups {
+        let all: Vec<&RunResult> = settings.values().flatten().collect();
+        let count = |s: Status| all.iter().filter(|r| r.status == s).count();
+        let Some(template) = all.first() else { continue };
+        let metric_infos = template.metrics.clone();
+        let primary = metric_infos.first().cloned();
+        // The best setting: best mean final primary metric over its completed seeds.
+        let score = |runs: &Vec<RunResult>| -> Option<f64> {
+            let p = primary.as_ref()?;
+            let finals: Vec<f64> = runs
+                .iter()
+                .filter(|r| r.status == Status::Completed)
+                .filter_map(|r| r.final_metrics.get(&p.name).copied().flatten())
+                .collect();
+            Stats::of(&finals).map(|s| s.mean)
+        };
+        let goal = primary.as_ref().map_or(Goal::Min, |p| p.goal);
+        let best = settings
+            .iter()
+            .filter_map(|(s, runs)| score(runs).map(|v| (s, runs, v)))
+            .reduce(|a, b| if goal.better(b.2, a.2) { b } else { a })
+            .map(|(s, runs, _)| (s.clone(), runs))
+            .or_else(|| settings.iter().next().map(|(s, runs)| (s.clone(), runs)));
+        let Some((setting, runs)) = best else { continue };
+        let completed: Vec<&RunResult> = runs.iter().filter(|r| r.status == Status::Completed).collect();
+        let mut metrics = Vec::new();
+        let mut names: Vec<(String, Goal, bool)> =
+            metric_infos.iter().enumerate().map(|(i, m)| (m.name.clone(), m.goal, i == 0)).collect();
+        if !names.iter().any(|(n, _, _)| n == "train_loss") {
+            names.push(("train_loss".into(), Goal::Min, false));
+        }
+        for (name, goal, is_primary) in names {
+            let last: Vec<f64> =
+                completed.iter().filter_map(|r| r.final_metrics.get(&name).copied().flatten()).collect();
+            let best: Vec<f64> =
+                completed.iter().filter_map(|r| r.history.values(&name).and_then(|v| best_of(&v, goal))).collect();
+            metrics.push(MetricRow {
+                metric: name,
+                goal,
+                primary: is_primary,
+                last: Stats::of(&last),
+                best: Stats::of(&best),
+            });
+        }
+        report.rows.push(ArmRow {
+            experiment,
+            task,
+            optimizer,
+            lr: runs.first().and_then(|r| r.optimizer.lr()),
+            setting,
+            settings_tried: settings.len(),
+            metrics,
+            completed: count(Status::Completed),
+            diverged: count(Status::Diverged),
+            failed: count(Status::Failed),
+            reported: template.reported.clone(),
+        });
+    }
+    report
+}
+
+/// `0.9712 ± 0.0021`, or `n/a`.
+fn show(stats: Option<Stats>) -> String {
+    match stats {
+        None => "n/a".into(),
+        Some(s) if s.n == 1 => number(s.mean),
+        Some(s) => format!("{} ± {} (n={})", number(s.mean), number(s.std), s.n),
+    }
+}
+
+fn number(v: f64) -> String {
+    if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e5) {
+        format!("{v:.4e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+impl Report {
+    /// The markdown table: one section per experiment and task.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let mut current = (String::new(), String::new());
+        for row in &self.rows {
+            if (row.experiment.clone(), row.task.clone()) != current {
+                current = (row.experiment.clone(), row.task.clone());
+                let primary = row.primary();
+                let direction = match primary.map(|p| p.goal) {
+                    Some(Goal::Max) => "higher is better",
+                    _ => "lower is better",
+                };
+                let others: Vec<&str> = row.metrics.iter().filter(|m| !m.primary).map(|m| m.metric.as_str()).collect();
+                let _ = writeln!(
+                    out,
+                    "\n## {} / {}\n\nPrimary metric `{}` ({direction}); final = last evaluation, best = best evaluation; \
+                     mean ± std over seeds of the best setting.\n",
+                    row.experiment,
+                    row.task,
+                    primary.map_or("?", |p| p.metric.as_str())
+                );
+                let mut header = "| optimizer | best setting | lr | final | best | paper |".to_string();
+                let mut rule = "|---|---|---|---|---|---|".to_string();
+                for o in &others {
+                    let _ = write!(header, " final {o} |");
+                    rule.push_str("---|");
+                }
+                header.push_str(" runs ok / diverged / failed |");
+                rule.push_str("---|");
+                let _ = writeln!(out, "{header}\n{rule}");
+            }
+            let primary = row.primary();
+            let paper = row
+                .reported
+                .iter()
+                .map(|r| {
+                    let std = r.std.map(|s| format!(" ± {}", number(s))).unwrap_or_default();
+                    if primary.is_some_and(|p| p.metric == r.metric) {
+                        format!("{}{std}", number(r.value))
+                    } else {
+                        format!("{} {}{std}", r.metric, number(r.value))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let mut line = format!(
+                "| {} | {}{} | {} | {} | {} | {} |",
+                row.optimizer,
+                row.setting,
+                if row.settings_tried > 1 { format!(" (of {})", row.settings_tried) } else { String::new() },
+                row.lr.map_or("n/a".into(), |lr| optimizers::HyperValue::Float(lr).to_string()),
+                show(primary.and_then(|p| p.last)),
+                show(primary.and_then(|p| p.best)),
+                if paper.is_empty() { "".to_string() } else { paper },
+            );
+            for m in row.metrics.iter().filter(|m| !m.primary) {
+                let _ = write!(line, " {} |", show(m.last));
+            }
+            let _ = write!(line, " {} / {} / {} |", row.completed, row.diverged, row.failed);
+            let _ = writeln!(out, "{line}");
+        }
+        if !self.unreadable.is_empty() {
+            let _ = writeln!(out, "\nUnreadable result files:\n");
+            for u in &self.unreadable {
+                let _ = writeln!(out, "- {u}");
+            }
+        }
+        out
+    }
+
+    /// The CSV table, one row per experiment, task, optimizer and metric.
+    pub fn csv(&self) -> String {
+        let mut out = String::from(
+            "experiment,task,optimizer,best_setting,lr,settings_tried,metric,goal,primary,final_mean,final_std,\
+             best_mean,best_std,seeds,completed,diverged,failed,paper_value,paper_std,paper_source\n",
+        );
+        let cell = |s: &str| {
+            if s.contains([',', '"', '\n']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
+        let num = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_default();
+        for row in &self.rows {
+            for m in &row.metrics {
+                let paper = row.reported.iter().find(|r| r.metric == m.metric);
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    cell(&row.experiment),
+                    cell(&row.task),
+                    cell(&row.optimizer),
+                    cell(&row.setting),
+                    num(row.lr),
+                    row.settings_tried,
+                    cell(&m.metric),
+                    if m.goal == Goal::Max { "max" } else { "min" },
+                    m.primary,
+                    num(m.last.map(|s| s.mean)),
+                    num(m.last.map(|s| s.std)),
+                    num(m.best.map(|s| s.mean)),
+                    num(m.best.map(|s| s.std)),
+                    m.last.map_or(0, |s| s.n),
+                    row.completed,
+                    row.diverged,
+                    row.failed,
+                    num(paper.map(|p| p.value)),
+                    num(paper.and_then(|p| p.std)),
+                    cell(paper.map_or("", |p| p.source.as_str())),
+                );
+            }
+        }
+        out
+    }
+
+    /// Writes `report.md` and `report.csv` into `dir`; returns their paths.
+    pub fn write(&self, dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+        let md = dir.join("report.md");
+        let csv = dir.join("report.csv");
+        let title = format!("# optbench report: {}\n", dir.display());
+        crate::runner::record::write_atomically(&md, (title + &self.markdown()).as_bytes())?;
+        crate::runner::record::write_atomically(&csv, self.csv().as_bytes())?;
+        Ok((md, csv))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_use_the_sample_deviation_and_skip_non_finite_values() {
+        let s = Stats::of(&[1.0, 2.0, 3.0, f64::NAN]).unwrap();
+        assert_eq!((s.mean, s.std, s.n), (2.0, 1.0, 3));
+        assert_eq!(Stats::of(&[f64::INFINITY]), None);
+        assert_eq!(Stats::of(&[4.0]).unwrap().std, 0.0);
+        assert_eq!(best_of(&[0.3, 0.9, f64::NAN, 0.5], Goal::Max), Some(0.9));
+        assert_eq!(best_of(&[0.3, 0.9, 0.1], Goal::Min), Some(0.1));
+    }
+}

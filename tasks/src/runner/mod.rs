@@ -1,0 +1,137 @@
+//! Runs a plan: skips the runs already done (resume), runs the rest on `--jobs` threads, writes
+//! each result atomically as it finishes. One run's error or panic never stops the sweep.
+
+pub mod execute;
+pub mod progress;
+pub mod record;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::plan::{Plan, RunSpec};
+use crate::task::DataSettings;
+use progress::{Mode, SweepProgress};
+use record::{RunResult, Status};
+
+/// How to run a sweep.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    /// Runs at once.
+    pub jobs: usize,
+    pub mode: Mode,
+    pub data: DataSettings,
+}
+
+/// What a sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepSummary {
+    pub total: usize,
+    /// Already done before this sweep (same setup, completed or diverged).
+    pub skipped: usize,
+    pub completed: usize,
+    pub diverged: usize,
+    pub failed: usize,
+}
+
+/// The state of a run's result on disk.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Existing {
+    /// Completed or diverged with the same setup: nothing to do.
+    Done(Status),
+    Missing,
+    /// A result from an earlier attempt that failed.
+    Failed,
+    /// A result made with another setup (the config changed).
+    Changed,
+    /// A file that is not a readable result.
+    Unreadable(String),
+}
+
+/// Looks at what is on disk for `spec`.
+pub fn existing(spec: &RunSpec, path: &Path) -> Existing {
+    if !path.exists() {
+        return Existing::Missing;
+    }
+    match RunResult::load(path) {
+        Err(e) => Existing::Unreadable(e),
+        Ok(r) if r.fingerprint != spec.fingerprint() => Existing::Changed,
+        Ok(r) if r.status.is_final() => Existing::Done(r.status),
+        Ok(_) => Existing::Failed,
+    }
+}
+
+/// The folder a plan's results go to.
+pub fn results_dir(plan: &Plan) -> PathBuf {
+    plan.out.join(&plan.experiment)
+}
+
+/// Runs every run of the plan that is not done yet.
+pub fn run_plan(plan: &Plan, options: &SweepOptions) -> SweepSummary {
+    let mut summary = SweepSummary { total: plan.runs.len(), ..Default::default() };
+    let mut pending = Vec::new();
+    let mut notes = Vec::new();
+    for spec in &plan.runs {
+        let path = spec.result_path(&plan.out);
+        // Leftovers of a run killed while writing.
+        let _ = std::fs::remove_file(record::temporary_path(&path));
+        match existing(spec, &path) {
+            Existing::Done(_) => summary.skipped += 1,
+            Existing::Changed => {
+                notes.push(format!("{}: the config changed since its result was written: running it again", spec.id()));
+                pending.push(spec);
+            }
+            Existing::Unreadable(e) => {
+                notes.push(format!("{e}: running it again"));
+                pending.push(spec);
+            }
+            Existing::Missing | Existing::Failed => pending.push(spec),
+        }
+    }
+    let progress = SweepProgress::new(options.mode, summary.total, summary.skipped);
+    for note in notes {
+        progress.println(&note);
+    }
+    if summary.skipped > 0 {
+        progress.println(&format!(
+            "{}: {} of {} runs already done, {} to run",
+            plan.experiment,
+            summary.skipped,
+            summary.total,
+            pending.len()
+        ));
+    }
+    let next = AtomicUsize::new(0);
+    let counts = Mutex::new((0usize, 0usize, 0usize));
+    let jobs = options.jobs.max(1).min(pending.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(spec) = pending.get(i) else { break };
+                let path = spec.result_path(&plan.out);
+                let stream = record::stream_path(&path);
+                let result = {
+                    let mut observer = progress.run(&spec.id());
+                    execute::execute(spec, &stream, &options.data, observer.as_mut())
+                };
+                if let Err(e) = result.save(&path) {
+                    progress.println(&format!("{}: cannot write the result to {}: {e}", spec.id(), path.display()));
+                }
+                progress.finished(&result);
+                let mut c = counts.lock().expect("counts lock");
+                match result.status {
+                    Status::Completed => c.0 += 1,
+                    Status::Diverged => c.1 += 1,
+                    Status::Failed => c.2 += 1,
+                }
+            });
+        }
+    });
+    progress.finish();
+    let (completed, diverged, failed) = counts.into_inner().expect("counts lock");
+    summary.completed = completed;
+    summary.diverged = diverged;
+    summary.failed = failed;
+    summary
+}

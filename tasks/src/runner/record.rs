@@ -1,0 +1,280 @@
+//! The result of one run: a self-describing JSON file (DeepOBS-style) at
+//! `<out>/<experiment>/<task>/<optimizer>/<setting>/seed-<n>.json`, written atomically, and the
+//! training-loss stream beside it (`seed-<n>.steps.jsonl`).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use optimizers::OptimizerSpec;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Reported;
+use crate::plan::{RunSpec, TaskSetup};
+use crate::schedule::Schedule;
+use crate::task::MetricInfo;
+
+/// The format tag of result files.
+pub const FORMAT: &str = "optbench-result/1";
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Trained for its whole budget.
+    Completed,
+    /// The training loss became NaN or infinite; the run stopped there.
+    Diverged,
+    /// An error ended it (see `error`).
+    Failed,
+}
+
+impl Status {
+    /// Whether a rerun of the same setup would give the same outcome (so resume skips it).
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Completed | Status::Diverged)
+    }
+}
+
+/// The evaluations of a run, one array element per evaluation. Non-finite values are `null`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub step: Vec<u64>,
+    /// Epochs done (fractional), for tasks with epochs.
+    pub epoch: Vec<Option<f64>>,
+    pub lr: Vec<f64>,
+    /// The mean training loss since the previous evaluation.
+    pub train_loss: Vec<Option<f64>>,
+    /// Seconds since the run started.
+    pub wall_time: Vec<f64>,
+    /// The task's metrics.
+    #[serde(flatten)]
+    pub metrics: BTreeMap<String, Vec<Option<f64>>>,
+}
+
+impl History {
+    /// The values of a metric (`train_loss` included), `NaN` for nulls.
+    pub fn values(&self, metric: &str) -> Option<Vec<f64>> {
+        let column = if metric == "train_loss" { Some(&self.train_loss) } else { self.metrics.get(metric) };
+        column.map(|c| c.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
+}
+
+/// What produced the result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Software {
+    pub optbench: String,
+    pub candle: String,
+    pub rustc: String,
+    pub os: String,
+    pub arch: String,
+    /// Cargo features the binary was built with (`cuda`, `metal`).
+    pub features: Vec<String>,
+}
+
+impl Software {
+    pub fn current() -> Self {
+        let mut features = Vec::new();
+        if cfg!(feature = "cuda") {
+            features.push("cuda".into());
+        }
+        if cfg!(feature = "metal") {
+            features.push("metal".into());
+        }
+        Self {
+            optbench: env!("CARGO_PKG_VERSION").into(),
+            candle: env!("OPTBENCH_CANDLE_VERSION").into(),
+            rustc: env!("OPTBENCH_RUSTC_VERSION").into(),
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
+            features,
+        }
+    }
+}
+
+/// The git commit the binary was built from (`-dirty` with uncommitted changes).
+pub fn git_commit() -> &'static str {
+    env!("OPTBENCH_GIT_COMMIT")
+}
+
+/// One run's result file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub format: String,
+    pub id: String,
+    pub experiment: String,
+    pub task: TaskSetup,
+    pub optimizer_label: String,
+    /// The fully resolved optimizer spec.
+    pub optimizer: OptimizerSpec,
+    /// The hyperparameters the config set, as in the path.
+    pub setting: String,
+    pub seed: u64,
+    pub device: String,
+    pub schedule: Schedule,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The step at which the training loss stopped being finite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diverged_at_step: Option<u64>,
+    /// The task's metrics and whether each is better small or large; the first is primary.
+    pub metrics: Vec<MetricInfo>,
+    pub history: History,
+    /// The last value of every metric (`train_loss` included).
+    #[serde(rename = "final")]
+    pub final_metrics: BTreeMap<String, Option<f64>>,
+    pub steps_done: u64,
+    pub total_steps: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps_per_epoch: Option<u64>,
+    pub wall_time_s: f64,
+    pub fingerprint: String,
+    pub software: Software,
+    pub git_commit: String,
+    pub started_at: String,
+    pub finished_at: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reported: Vec<Reported>,
+}
+
+impl RunResult {
+    /// An empty result for a run that is starting.
+    pub fn start(spec: &RunSpec, metrics: Vec<MetricInfo>) -> Self {
+        let now = timestamp();
+        Self {
+            format: FORMAT.into(),
+            id: spec.id(),
+            experiment: spec.experiment.clone(),
+            task: spec.task.clone(),
+            optimizer_label: spec.optimizer_label.clone(),
+            optimizer: spec.optimizer.clone(),
+            setting: spec.setting.clone(),
+            seed: spec.seed,
+            device: spec.device.clone(),
+            schedule: spec.task.schedule.clone(),
+            status: Status::Failed,
+            error: None,
+            diverged_at_step: None,
+            metrics,
+            history: History::default(),
+            final_metrics: BTreeMap::new(),
+            steps_done: 0,
+            total_steps: 0,
+            steps_per_epoch: None,
+            wall_time_s: 0.0,
+            fingerprint: spec.fingerprint(),
+            software: Software::current(),
+            git_commit: git_commit().into(),
+            started_at: now.clone(),
+            finished_at: now,
+            reported: spec.reported.clone(),
+        }
+    }
+
+    /// Reads a result file.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let result: RunResult =
+            serde_json::from_str(&text).map_err(|e| format!("{}: not a result file: {e}", path.display()))?;
+        if result.format != FORMAT {
+            return Err(format!("{}: format `{}`, expected `{FORMAT}`", path.display(), result.format));
+        }
+        Ok(result)
+    }
+
+    /// Writes the file atomically: a temporary file in the same folder, then a rename, so
+    /// that a run killed while writing never leaves a half-written result.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).expect("results serialise");
+        write_atomically(path, text.as_bytes())
+    }
+
+    /// The primary metric.
+    pub fn primary(&self) -> Option<&MetricInfo> {
+        self.metrics.first()
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let tmp = temporary_path(path);
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, path)
+}
+
+/// `seed-0.json` -> `seed-0.json.tmp`.
+pub fn temporary_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// `seed-0.json` -> `seed-0.steps.jsonl`: the training-loss stream.
+pub fn stream_path(result: &Path) -> PathBuf {
+    result.with_extension("steps.jsonl")
+}
+
+/// Now, as RFC 3339 UTC with seconds.
+pub fn timestamp() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Every result file under `dir` (recursively), sorted.
+pub fn find_results(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "json")
+                && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("seed-"))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = timestamp();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z') && &t[10..11] == "T", "{t}");
+    }
+
+    #[test]
+    fn paths_beside_the_result() {
+        let p = Path::new("out/exp/task/adam/lr-0.1/seed-3.json");
+        assert_eq!(stream_path(p), Path::new("out/exp/task/adam/lr-0.1/seed-3.steps.jsonl"));
+        assert_eq!(temporary_path(p), Path::new("out/exp/task/adam/lr-0.1/seed-3.json.tmp"));
+    }
+}

@@ -1,0 +1,173 @@
+//! Config files: TOML and YAML give the same plan, and every kind of mistake is an error that
+//! names the file, the key path and what is expected.
+
+mod common;
+
+use common::write_config;
+use tasks::plan::{self, Overrides};
+
+fn error(name: &str, text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(dir.path(), name, text);
+    let err = plan::load(&file, &Overrides::default()).expect_err("the config should be rejected").to_string();
+    let shown = file.display().to_string();
+    assert!(err.starts_with(&shown), "the error names the file: {err}");
+    err[shown.len()..].to_string()
+}
+
+const TOML: &str = r#"
+name = "same"
+seeds = 2
+[[tasks]]
+name = "online-sequential"
+steps = 1000
+schedule = { kind = "multistep", steps = [500], factor = 0.5 }
+options = { c1 = 505, d = 51 }
+[[optimizers]]
+name = "adashift"
+lr = { log = [1e-3, 1e-1], num = 3 }
+keep_num = [1, 10]
+[[reported]]
+task = "online-sequential"
+optimizer = "adashift"
+metric = "x"
+value = -1.0
+source = "AdaShift Fig. 1"
+"#;
+
+const YAML: &str = r#"
+name: same
+seeds: 2
+tasks:
+  - name: online-sequential
+    steps: 1000
+    schedule: {kind: multistep, steps: [500], factor: 0.5}
+    options: {c1: 505, d: 51}
+optimizers:
+  - name: adashift
+    lr: {log: [1.0e-3, 1.0e-1], num: 3}
+    keep_num: [1, 10]
+reported:
+  - {task: online-sequential, optimizer: adashift, metric: x, value: -1.0, source: "AdaShift Fig. 1"}
+"#;
+
+#[test]
+fn toml_and_yaml_give_the_same_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = plan::load(&write_config(dir.path(), "a.toml", TOML), &Overrides::default()).unwrap();
+    let b = plan::load(&write_config(dir.path(), "b.yaml", YAML), &Overrides::default()).unwrap();
+    assert_eq!(a.runs, b.runs);
+    assert_eq!(a.runs.len(), 3 * 2 * 2);
+    let first = &a.runs[0];
+    assert_eq!(first.id(), "online-sequential/adashift/keep_num-1_lr-0.001/seed-0");
+    assert_eq!(first.task.options["c1"], optimizers::HyperValue::Float(505.0), "an integer where a number goes");
+    assert_eq!(first.optimizer.hyperparameters["phi"], optimizers::HyperValue::Str("max".into()));
+    assert_eq!(first.reported.len(), 1);
+    assert_eq!(a.out, std::path::Path::new("results"));
+}
+
+#[test]
+fn command_line_overrides_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(
+        dir.path(),
+        "a.toml",
+        &TOML.replace("seeds = 2\n", "seeds = 2\nout = \"elsewhere\"\ndevice = \"cuda\"\n"),
+    );
+    let p =
+        plan::load(&file, &Overrides { out: Some("mine".into()), device: Some("cpu".into()), data_dir: None }).unwrap();
+    assert_eq!(p.out, std::path::Path::new("mine"));
+    assert!(p.runs.iter().all(|r| r.device == "cpu"));
+}
+
+#[test]
+fn unknown_task_lists_the_tasks() {
+    let err = error("x.toml", "name = \"x\"\n[[tasks]]\nname = \"mnist\"\n[[optimizers]]\nname = \"adam\"\n");
+    assert!(err.contains("`tasks[0].name`: unknown task `mnist`; valid tasks: online-sequential"), "{err}");
+}
+
+#[test]
+fn unknown_and_mistyped_task_keys() {
+    let err =
+        error("x.toml", "name = \"x\"\n[[tasks]]\nname = \"toy2d-abs\"\nstesp = 3\n[[optimizers]]\nname = \"adam\"\n");
+    assert!(
+        err.contains("`tasks[0].stesp`") && err.contains("unknown field `stesp`") && err.contains("`steps`"),
+        "{err}"
+    );
+    let err = error(
+        "x.toml",
+        "name = \"x\"\n[[tasks]]\nname = \"toy2d-abs\"\noptions = { z0 = 1 }\n[[optimizers]]\nname = \"adam\"\n",
+    );
+    assert!(err.contains("`tasks[0].options.z0`: unknown option of task `toy2d-abs`; valid options: x0, y0"), "{err}");
+    let err = error(
+        "x.yaml",
+        "name: x\ntasks:\n  - name: online-stochastic\n    options: {bounded: 1}\noptimizers:\n  - name: adam\n",
+    );
+    assert!(err.contains("`tasks[0].options.bounded`: must be true or false, not the integer 1"), "{err}");
+    let err = error(
+        "x.yaml",
+        "name: x\ntasks:\n  - name: toy2d-abs\n    steps: 10\n    epochs: 2\noptimizers:\n  - name: adam\n",
+    );
+    assert!(err.contains("give `steps` or `epochs`, not both"), "{err}");
+    let err = error("x.yaml", "name: x\ntasks:\n  - name: toy2d-abs\n    epochs: 2\noptimizers:\n  - name: adam\n");
+    assert!(err.contains("`tasks[0].epochs`: task `toy2d-abs` has no epochs: give `steps`"), "{err}");
+    let err =
+        error("x.yaml", "name: x\ntasks:\n  - name: toy2d-abs\n    batch_size: 32\noptimizers:\n  - name: adam\n");
+    assert!(err.contains("`tasks[0].batch_size`: task `toy2d-abs` has no batches"), "{err}");
+}
+
+#[test]
+fn optimizer_arm_errors_name_the_arm_and_key() {
+    let base = "name = \"x\"\n[[tasks]]\nname = \"toy2d-abs\"\n[[optimizers]]\nname = \"adam\"\n[[optimizers]]\n";
+    let err = error("x.toml", &format!("{base}name = \"adamx\"\n"));
+    assert!(err.contains("`optimizers[1].name`: unknown optimizer `adamx`; valid names: sgd, adam"), "{err}");
+    let err = error("x.toml", &format!("{base}name = \"adashift\"\nkeep_num = [1, 0]\n"));
+    assert!(err.contains("`optimizers[1].keep_num`: hyperparameter `keep_num` of optimizer `adashift` is out of range: 0 (must be at least 1)"), "{err}");
+    let err = error("x.toml", &format!("{base}name = \"adashift\"\nphi = \"median\"\n"));
+    assert!(err.contains("`optimizers[1].phi`") && err.contains("`max`, `mean`, `none`"), "{err}");
+    let err = error("x.toml", &format!("{base}name = \"sgd\"\n"));
+    assert!(err.contains("`optimizers[1].lr`: optimizer `sgd` needs `lr`"), "{err}");
+    let err = error("x.toml", &format!("{base}name = \"adam\"\nlr = -1\n"));
+    assert!(err.contains("`optimizers[1].lr`") && err.contains("must be a finite number >= 0"), "{err}");
+    let err = error("x.toml", &format!("{base}name = \"adam\"\nbetas = [0.9, 0.99]\n"));
+    assert!(err.contains("`optimizers[1].betas`: unknown hyperparameter `betas`"), "{err}");
+    let err = error("x.toml", &format!("{base}name = \"adam\"\nlr = {{ log = [1e-3, 1e-1] }}\n"));
+    assert!(err.contains("`optimizers[1].lr`: `num` must be a whole number"), "{err}");
+}
+
+#[test]
+fn duplicate_runs_and_bad_references() {
+    let err = error("x.toml", "name = \"x\"\n[[tasks]]\nname = \"toy2d-abs\"\n[[optimizers]]\nname = \"adam\"\n[[optimizers]]\nname = \"adam\"\n");
+    assert!(err.contains("run `toy2d-abs/adam/default/seed-0` is also made by optimizers[0]: give one of the arms a different `label`"), "{err}");
+    let err = error(
+        "x.toml",
+        "name = \"x\"\n[[tasks]]\nname = \"toy2d-abs\"\n[[optimizers]]\nname = \"adam\"\n[[reported]]\ntask = \"toy2d-abs\"\noptimizer = \"adamw\"\nmetric = \"loss\"\nvalue = 0.0\n",
+    );
+    assert!(err.contains("`reported[0].optimizer`: no optimizer labelled `adamw`"), "{err}");
+    let err = error("x.toml", "name = \"x\"\n[[tasks]]\nname = \"toy2d-abs\"\noptimizer_overrides = { keep_num = 3 }\n[[optimizers]]\nname = \"adam\"\n");
+    assert!(err.contains("`tasks[0].optimizer_overrides.keep_num`: no optimizer arm has this hyperparameter"), "{err}");
+}
+
+#[test]
+fn syntax_errors_schedules_seeds_devices() {
+    let err = error("x.toml", "name = \"x\"\n[[tasks]\n");
+    assert!(err.contains("TOML parse error at line 2"), "{err}");
+    let err = error(
+        "x.toml",
+        "name = \"x\"\nseeds = \"three\"\n[[tasks]]\nname = \"toy2d-abs\"\n[[optimizers]]\nname = \"adam\"\n",
+    );
+    assert!(err.contains("`seeds`") && err.contains("a list of seeds"), "{err}");
+    let err = error(
+        "x.toml",
+        "name = \"x\"\ndevice = \"tpu\"\n[[tasks]]\nname = \"toy2d-abs\"\n[[optimizers]]\nname = \"adam\"\n",
+    );
+    assert!(err.contains("`device`: unknown device `tpu`: use cpu, cuda, cuda:N or metal"), "{err}");
+    let err = error("x.toml", "name = \"x\"\n[[tasks]]\nname = \"toy2d-abs\"\nschedule = { kind = \"cold-start\" }\n[[optimizers]]\nname = \"adam\"\n");
+    assert!(err.contains("`tasks[0].schedule`") && err.contains("missing field `warmup`"), "{err}");
+    let err = error("x.toml", "name = \"x\"\n[[tasks]]\nname = \"toy2d-abs\"\nschedule = { kind = \"multistep\", epochs = [2] }\n[[optimizers]]\nname = \"adam\"\n");
+    assert!(err.contains("multistep `epochs` needs a task with epochs"), "{err}");
+    let err = error("x.json", "{}");
+    assert!(err.contains("a config file ends in .toml, .yaml or .yml"), "{err}");
+    let err = error("x.toml", "name = \"a/b\"\n[[tasks]]\nname = \"toy2d-abs\"\n[[optimizers]]\nname = \"adam\"\n");
+    assert!(err.contains("`name`: `a/b` cannot name a folder"), "{err}");
+}
