@@ -4,6 +4,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod data;
 pub mod plan;
 pub mod report;
 pub mod runner;

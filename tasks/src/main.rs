@@ -24,6 +24,8 @@ enum Command {
     Report(commands::report::ReportArgs),
     /// SVG plots of a results folder.
     Plot(commands::plot::PlotArgs),
+    /// Data sets: list them, fetch them into the caches, verify the caches.
+    Data(commands::data::DataArgs),
     /// List every optimizer with its reference, hyperparameters and defaults.
     Optimizers(commands::optimizers::OptimizersArgs),
     /// Replay golden optimizer trajectories recorded from the reference implementations.
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         }
         Command::Report(args) => commands::report::run(args).map(|()| true),
         Command::Plot(args) => commands::plot::run(args).map(|()| true),
+        Command::Data(args) => commands::data::run(args),
         Command::Optimizers(args) => commands::optimizers::run(args).map(|()| true),
         Command::Replay(args) => Ok(commands::replay::run(args)),
     };

@@ -76,7 +76,9 @@ pub struct Plan {
     pub experiment: String,
     pub description: String,
     pub out: PathBuf,
-    pub data_dir: Option<PathBuf>,
+    /// Folders with local data sets: the command line's, then the config's (relative paths in
+    /// the config are relative to the config file's folder).
+    pub data_dirs: Vec<PathBuf>,
     pub runs: Vec<RunSpec>,
 }
 
@@ -85,7 +87,7 @@ pub struct Plan {
 pub struct Overrides {
     pub out: Option<PathBuf>,
     pub device: Option<String>,
-    pub data_dir: Option<PathBuf>,
+    pub data_dirs: Vec<PathBuf>,
 }
 
 /// Checks a device name: `cpu`, `cuda`, `cuda:N` or `metal`.
@@ -271,7 +273,12 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
         experiment: exp.name,
         description: exp.description,
         out: overrides.out.clone().or(exp.out).unwrap_or_else(|| PathBuf::from("results")),
-        data_dir: overrides.data_dir.clone().or(exp.data_dir),
+        data_dirs: {
+            let base = file.parent().unwrap_or(Path::new("."));
+            let mut dirs = overrides.data_dirs.clone();
+            dirs.extend(exp.data_dir.list().into_iter().map(|d| if d.is_relative() { base.join(d) } else { d }));
+            dirs
+        },
         runs,
     })
 }

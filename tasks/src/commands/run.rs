@@ -25,10 +25,10 @@ pub struct RunArgs {
     /// Device: cpu, cuda, cuda:N or metal (default: the config's, else cpu).
     #[arg(long)]
     pub device: Option<String>,
-    /// Folder with local copies of data sets (one folder per data set).
+    /// Folder with local copies of data sets (one folder per data set); may be repeated.
     #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Never use the network: only the local cache and --data-dir (also OPTBENCH_OFFLINE=1).
+    pub data_dir: Vec<PathBuf>,
+    /// Never use the network: only --data-dir and the caches (also OPTBENCH_OFFLINE=1 or HF_HUB_OFFLINE=1).
     #[arg(long)]
     pub offline: bool,
     /// Print nothing but errors.
@@ -36,14 +36,9 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-/// Whether `OPTBENCH_OFFLINE` asks for offline mode.
-pub fn offline_from_env() -> bool {
-    std::env::var("OPTBENCH_OFFLINE").is_ok_and(|v| !v.is_empty() && v != "0" && v.to_lowercase() != "false")
-}
-
 /// Runs every file; returns false when a run failed.
 pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
-    let overrides = Overrides { out: args.out.clone(), device: args.device.clone(), data_dir: args.data_dir.clone() };
+    let overrides = Overrides { out: args.out.clone(), device: args.device.clone(), data_dirs: args.data_dir.clone() };
     // Check every file before running any.
     let plans = args.files.iter().map(|f| plan::load(f, &overrides)).collect::<Result<Vec<_>, _>>()?;
     let mode = Mode::detect(args.quiet);
@@ -52,7 +47,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
         let options = SweepOptions {
             jobs: args.jobs,
             mode,
-            data: DataSettings { data_dir: plan.data_dir.clone(), offline: args.offline || offline_from_env() },
+            data: DataSettings {
+                data_dirs: plan.data_dirs.clone(),
+                offline: args.offline || crate::data::offline_from_env(),
+                ..Default::default()
+            }
+            .with_system_dirs(),
         };
         let summary = runner::run_plan(plan, &options);
         let dir = runner::results_dir(plan);

@@ -113,6 +113,26 @@ impl Default for Seeds {
     }
 }
 
+/// One data folder or a list of them.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum DataDirs {
+    #[default]
+    None,
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+impl DataDirs {
+    pub fn list(&self) -> Vec<PathBuf> {
+        match self {
+            DataDirs::None => Vec::new(),
+            DataDirs::One(p) => vec![p.clone()],
+            DataDirs::Many(v) => v.clone(),
+        }
+    }
+}
+
 /// A whole experiment config.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,8 +146,9 @@ pub struct Experiment {
     pub seeds: Seeds,
     #[serde(default)]
     pub device: Option<String>,
+    /// Folders with local copies of data sets: one path or a list.
     #[serde(default)]
-    pub data_dir: Option<PathBuf>,
+    pub data_dir: DataDirs,
     pub tasks: Vec<TaskEntry>,
     pub optimizers: Vec<ArmEntry>,
     #[serde(default)]

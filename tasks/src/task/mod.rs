@@ -16,13 +16,13 @@ pub mod online;
 pub mod toy2d;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use candle::Device;
 use optimizers::{BoxedOptimizer, HyperValue, OptimizerSpec};
 use serde::{Deserialize, Serialize};
 
+pub use crate::data::DataSettings;
 use crate::schedule::Schedule;
 
 /// Metric values by name, in the order the task declares them.
@@ -98,15 +98,6 @@ impl OptionSpec {
     pub fn choice(name: &'static str, default: &str, choices: &'static [&'static str], help: &'static str) -> Self {
         Self { name, default: default.into(), help, choices }
     }
-}
-
-/// Where data sets come from (for the tasks that have one).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct DataSettings {
-    /// Local copies of data sets, one folder per data set.
-    pub data_dir: Option<PathBuf>,
-    /// Use only the local cache and `data_dir`, never the network.
-    pub offline: bool,
 }
 
 /// What a task gets to build itself: its resolved options and everything about the run.

@@ -1,0 +1,169 @@
+//! `optbench data`: list the data sets and where they are, fetch them into the caches,
+//! verify the caches.
+
+use std::path::PathBuf;
+
+use crate::data::{self, catalog, hub::Hub, DataSettings};
+
+/// Options of `optbench data`.
+#[derive(Debug, clap::Args)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    pub command: DataCommand,
+    /// Folder with local copies of data sets; may be repeated.
+    #[arg(long, global = true)]
+    pub data_dir: Vec<PathBuf>,
+    /// Never use the network (also OPTBENCH_OFFLINE=1 or HF_HUB_OFFLINE=1).
+    #[arg(long, global = true)]
+    pub offline: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DataCommand {
+    /// Every data set: its Hub source, size, and whether it is cached or found locally.
+    List,
+    /// Download data sets into the Hugging Face cache and decode image data sets into the
+    /// optbench cache, so that later runs need no network (`all` for every data set).
+    Fetch {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Ask the Hub again even when the files are cached, and check them.
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Check the cached files against their checksums (Hub ETags, decoded-cache manifests).
+    Verify { names: Vec<String> },
+}
+
+fn settings(args: &DataArgs) -> DataSettings {
+    DataSettings {
+        data_dirs: args.data_dir.clone(),
+        offline: args.offline || data::offline_from_env(),
+        ..Default::default()
+    }
+    .with_system_dirs()
+}
+
+fn chosen(names: &[String]) -> anyhow::Result<Vec<&'static catalog::DatasetSpec>> {
+    if names.is_empty() || names.iter().any(|n| n == "all") {
+        return Ok(catalog::DATASETS.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            catalog::find(n).ok_or_else(|| {
+                anyhow::anyhow!("unknown data set `{n}`; valid data sets: {}", catalog::names().join(", "))
+            })
+        })
+        .collect()
+}
+
+fn human(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1u64 << 20) as f64),
+        b => format!("{:.1} kB", b as f64 / 1024.0),
+    }
+}
+
+pub fn run(args: &DataArgs) -> anyhow::Result<bool> {
+    let settings = settings(args);
+    match &args.command {
+        DataCommand::List => {
+            let hub = Hub::new(&settings).map_err(anyhow::Error::msg)?;
+            let decoded = settings.decoded_cache();
+            println!(
+                "Hugging Face cache: {}\noptbench cache:     {}\n",
+                hub.cache_dir().display(),
+                decoded.dir.display()
+            );
+            for spec in catalog::DATASETS {
+                println!("{:<14} {}", spec.name, spec.summary);
+                println!("{:<14} Hub: {} ({}), {}", "", spec.repo, spec.revision, spec.size);
+                let in_hub = hub.cached(spec).is_some();
+                let entries = decoded.entries(Some(spec.name));
+                let decoded_state = match entries.first() {
+                    Some((path, m)) => {
+                        format!("decoded ({}, {})", human(m.bytes), path.with_extension("safetensors").display())
+                    }
+                    None => "not decoded".into(),
+                };
+                let local =
+                    match data::find_source(spec.name, &DataSettings { offline: true, ..settings.clone() }, false) {
+                        Ok(source @ data::Source::Local { .. }) => format!("local: {}", source.describe()),
+                        Ok(data::Source::Files { description, .. }) if !description.contains("Hugging Face cache") => {
+                            format!("local: {description}")
+                        }
+                        _ => format!("no local copy (looked for <data-dir>/{}/)", spec.folder),
+                    };
+                let cached = if in_hub { "in the Hugging Face cache" } else { "not in the Hugging Face cache" };
+                let decoded_part = if matches!(spec.content, catalog::Content::Images { .. }) {
+                    format!("; {decoded_state}")
+                } else {
+                    String::new()
+                };
+                println!("{:<14} {cached}{decoded_part}; {local}\n", "");
+            }
+            Ok(true)
+        }
+        DataCommand::Fetch { names, refresh } => {
+            let mut ok = true;
+            for spec in chosen(names)? {
+                let started = std::time::Instant::now();
+                let outcome = data::find_source(spec.name, &settings, *refresh).and_then(|source| {
+                    if matches!(spec.content, catalog::Content::Images { .. }) {
+                        data::load_images(spec.name, &settings).map(|d| {
+                            format!("{} train / {} test images from {}", d.train.count, d.test.count, d.source)
+                        })
+                    } else {
+                        Ok(source.describe())
+                    }
+                });
+                match outcome {
+                    Ok(what) => println!("{}: ok in {:.1}s: {what}", spec.name, started.elapsed().as_secs_f64()),
+                    Err(e) => {
+                        ok = false;
+                        eprintln!("{}: {e}\n", spec.name);
+                    }
+                }
+            }
+            Ok(ok)
+        }
+        DataCommand::Verify { names } => {
+            let hub = Hub::new(&settings).map_err(anyhow::Error::msg)?;
+            let decoded = settings.decoded_cache();
+            let (mut good, mut bad) = (0, 0);
+            for spec in chosen(names)? {
+                for (path, check) in data::hub::verify_cached(&hub, spec) {
+                    match check {
+                        Ok(()) => {
+                            good += 1;
+                            println!("ok       {}", path.display());
+                        }
+                        Err(e) => {
+                            bad += 1;
+                            println!("CORRUPT  {e}");
+                        }
+                    }
+                }
+                for (path, manifest) in decoded.entries(Some(spec.name)) {
+                    match decoded.verify(&path, &manifest) {
+                        Ok(()) => {
+                            good += 1;
+                            println!("ok       {}", path.with_extension("safetensors").display());
+                        }
+                        Err(e) => {
+                            bad += 1;
+                            println!("CORRUPT  {e}");
+                        }
+                    }
+                }
+            }
+            println!("{good} files ok, {bad} corrupt");
+            if bad > 0 {
+                println!("corrupt files are replaced the next time the data set loads (or run `optbench data fetch NAME --refresh`)");
+            }
+            Ok(bad == 0)
+        }
+    }
+}
