@@ -105,6 +105,8 @@ pub struct AdaBelief {
     params: ParamsAdaBelief,
 }
 
+impl crate::fused::WithKernels for AdaBelief {}
+
 impl Optimizer for AdaBelief {
     type Config = ParamsAdaBelief;
 

@@ -97,6 +97,8 @@ pub struct AdaBound {
     base_lr: f64,
 }
 
+impl crate::fused::WithKernels for AdaBound {}
+
 impl Optimizer for AdaBound {
     type Config = ParamsAdaBound;
 

@@ -79,6 +79,8 @@ pub struct Adai {
     params: ParamsAdai,
 }
 
+impl crate::fused::WithKernels for Adai {}
+
 impl Optimizer for Adai {
     type Config = ParamsAdai;
 

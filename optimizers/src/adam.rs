@@ -15,6 +15,7 @@ use candle::{Result, Tensor, Var};
 use candle_nn::optim::Optimizer;
 use serde::{Deserialize, Serialize};
 
+use crate::fused::{self, adam::AdamStep, HostVecs, Kernels, WithKernels};
 use crate::parts::{bias_correction, moments, value, SlotStep, Slots, WeightDecay};
 use crate::registry::OptimizerInfo;
 use crate::spec::{check, Hyperparameters, Invalid};
@@ -58,10 +59,11 @@ impl Hyperparameters for ParamsAdam {
 }
 
 #[derive(Debug)]
-struct State {
-    m: Tensor,
-    v: Tensor,
-    vmax: Option<Tensor>,
+enum State {
+    /// The tensor path: m, v (and vmax) as tensors on the variable's device.
+    Tensors { m: Tensor, v: Tensor, vmax: Option<Tensor> },
+    /// The fused CPU kernel: [m, v] (and vmax) on the host.
+    Host(HostVecs),
 }
 
 /// Adam / AdamW / AMSGrad, see the module documentation.
@@ -69,42 +71,77 @@ struct State {
 pub struct Adam {
     slots: Slots<State>,
     params: ParamsAdam,
+    kernels: Kernels,
+}
+
+impl Adam {
+    /// How many variables are updated by the fused CPU kernel (after their first step).
+    pub fn fused_variables(&self) -> usize {
+        self.slots.states().filter(|s| matches!(s, State::Host(_))).count()
+    }
+}
+
+impl WithKernels for Adam {
+    fn new_with_kernels(vars: Vec<Var>, params: ParamsAdam, kernels: Kernels) -> Result<Self> {
+        params.validate()?;
+        Ok(Self { slots: Slots::new(vars), params, kernels })
+    }
 }
 
 impl Optimizer for Adam {
     type Config = ParamsAdam;
 
     fn new(vars: Vec<Var>, params: ParamsAdam) -> Result<Self> {
-        params.validate()?;
-        Ok(Self { slots: Slots::new(vars), params })
+        Self::new_with_kernels(vars, params, Kernels::Auto)
     }
 
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         let p = &self.params;
         let decay = WeightDecay::new(p.weight_decay, p.decoupled);
+        let kernels = self.kernels;
         for item in self.slots.with_grads(grads) {
             let (slot, grad) = item?;
             let SlotStep { t, var, state } = slot.advance(|var| {
-                Ok(State {
+                let count = if p.amsgrad { 3 } else { 2 };
+                if kernels.fused_for(var) {
+                    return Ok(State::Host(HostVecs::filled(var.dtype(), count, var.elem_count(), 0.0)?));
+                }
+                Ok(State::Tensors {
                     m: var.zeros_like()?,
                     v: var.zeros_like()?,
                     vmax: if p.amsgrad { Some(var.zeros_like()?) } else { None },
                 })
             })?;
+            let (m, v, vmax) = match state {
+                State::Host(host) => {
+                    let step = AdamStep {
+                        decay,
+                        lr: p.lr,
+                        beta1: p.beta1,
+                        beta2: p.beta2,
+                        eps: p.eps,
+                        bc1: bias_correction(p.beta1, t),
+                        bc2: bias_correction(p.beta2, t),
+                    };
+                    fused::apply("adam", var, grad, &step, host)?;
+                    continue;
+                }
+                State::Tensors { m, v, vmax } => (m, v, vmax),
+            };
             let (param, grad) = decay.apply(&value(var), grad, p.lr)?;
-            state.m = moments::ema(&state.m, &grad, p.beta1)?;
-            state.v = moments::ema_sq(&state.v, &grad, p.beta2)?;
-            let v = match &mut state.vmax {
+            *m = moments::ema(m, &grad, p.beta1)?;
+            *v = moments::ema_sq(v, &grad, p.beta2)?;
+            let v = match vmax {
                 Some(vmax) => {
-                    *vmax = moments::running_max(vmax, &state.v)?;
+                    *vmax = moments::running_max(vmax, v)?;
                     &*vmax
                 }
-                None => &state.v,
+                None => &*v,
             };
             let bc1 = bias_correction(p.beta1, t);
             let bc2 = bias_correction(p.beta2, t);
             let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), p.eps)?;
-            let update = (&state.m / denom)?.affine(p.lr / bc1, 0.0)?;
+            let update = (&*m / denom)?.affine(p.lr / bc1, 0.0)?;
             var.set(&(param - update)?)?;
         }
         Ok(())

@@ -74,6 +74,8 @@ pub struct AdaMod {
     params: ParamsAdaMod,
 }
 
+impl crate::fused::WithKernels for AdaMod {}
+
 impl Optimizer for AdaMod {
     type Config = ParamsAdaMod;
 

@@ -98,6 +98,8 @@ pub struct AdaShift {
     newest_weight: f64,
 }
 
+impl crate::fused::WithKernels for AdaShift {}
+
 impl Optimizer for AdaShift {
     type Config = ParamsAdaShift;
 

@@ -69,6 +69,8 @@ pub struct DiffGrad {
     params: ParamsDiffGrad,
 }
 
+impl crate::fused::WithKernels for DiffGrad {}
+
 impl Optimizer for DiffGrad {
     type Config = ParamsDiffGrad;
 

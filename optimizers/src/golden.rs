@@ -211,6 +211,16 @@ impl GoldenFile {
     /// Replays the trajectory on `device`: builds the optimizer from the spec, feeds the
     /// recorded gradients and compares every parameter after every step.
     pub fn replay(&self, device: &Device, tolerance: Option<Tolerance>) -> Result<ReplayReport, GoldenError> {
+        self.replay_with(device, tolerance, crate::fused::Kernels::Auto)
+    }
+
+    /// [`replay`](Self::replay) with the chosen kernels.
+    pub fn replay_with(
+        &self,
+        device: &Device,
+        tolerance: Option<Tolerance>,
+        kernels: crate::fused::Kernels,
+    ) -> Result<ReplayReport, GoldenError> {
         self.check().map_err(GoldenError::Invalid)?;
         let dtype = self.dtype().map_err(GoldenError::Invalid)?;
         let tolerance = tolerance.unwrap_or(Tolerance::default_for(dtype));
@@ -221,7 +231,7 @@ impl GoldenFile {
                 Var::from_tensor(&Tensor::new(p.init.as_slice(), device)?.reshape(p.shape.as_slice())?.to_dtype(dtype)?)
             })
             .collect::<candle::Result<Vec<_>>>()?;
-        let mut optimizer = self.optimizer.build(vars.clone())?;
+        let mut optimizer = self.optimizer.build_with_kernels(vars.clone(), kernels)?;
         let mut report = ReplayReport {
             case: self.case.clone(),
             dtype,

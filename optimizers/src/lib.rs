@@ -34,12 +34,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Every update here is written with candle tensor ops, so it runs for f32 and f64 on any
-//! device. Each optimizer keeps the per-step scalars (bias corrections, rectification, bounds)
-//! apart from the element-wise update, so that a fused in-place kernel can replace the latter
-//! and be tested against it.
+//! Every update is written with candle tensor ops, so it runs for f32 and f64 on any device.
+//! Each optimizer keeps the per-step scalars (bias corrections, rectification, bounds) apart
+//! from the element-wise update, so that a fused in-place kernel can replace the latter: see
+//! [`fused`] (Adam, AdamW and AMSGrad have one on the CPU, bit-identical to the tensor path).
 
 pub mod dynamic;
+pub mod fused;
 pub mod golden;
 pub mod parts;
 pub mod registry;
@@ -70,6 +71,7 @@ pub use adashift::{AdaShift, ParamsAdaShift, Phi};
 pub use amsgrad::{AmsGrad, ParamsAmsGrad};
 pub use diffgrad::{DiffGrad, ParamsDiffGrad};
 pub use dynamic::{BoxedOptimizer, DynOptimizer};
+pub use fused::{Kernels, WithKernels};
 pub use radam::{ParamsRAdam, RAdam};
 pub use registry::{OptimizerInfo, REGISTRY};
 pub use sgd::{ParamsSgd, Sgd};

@@ -68,6 +68,8 @@ pub struct RAdam {
     params: ParamsRAdam,
 }
 
+impl crate::fused::WithKernels for RAdam {}
+
 impl Optimizer for RAdam {
     type Config = ParamsRAdam;
 

@@ -2,14 +2,14 @@
 //! to [`REGISTRY`].
 
 use candle::Var;
-use candle_nn::optim::Optimizer;
 use serde_json::{Map, Value};
 
 use crate::dynamic::BoxedOptimizer;
+use crate::fused::{Kernels, WithKernels};
 use crate::spec::{self, HyperValue, Hyperparameters, SpecError};
 
 /// Builds an optimizer from a complete hyperparameter map (defaults merged in).
-type Builder = fn(&str, Map<String, Value>, Vec<Var>) -> Result<BoxedOptimizer, SpecError>;
+type Builder = fn(&str, Map<String, Value>, Vec<Var>, Kernels) -> Result<BoxedOptimizer, SpecError>;
 
 /// What the suite knows about one optimizer name.
 pub struct OptimizerInfo {
@@ -35,7 +35,7 @@ impl OptimizerInfo {
         required: &'static [&'static str],
     ) -> Self
     where
-        O: Optimizer + Send + 'static,
+        O: WithKernels + Send + 'static,
         O::Config: Hyperparameters,
     {
         Self {
@@ -76,13 +76,18 @@ fn check_of<P: Hyperparameters>(name: &str, params: Map<String, Value>) -> Resul
     spec::validated::<P>(name, params).map(drop)
 }
 
-fn build_of<O>(name: &str, params: Map<String, Value>, vars: Vec<Var>) -> Result<BoxedOptimizer, SpecError>
+fn build_of<O>(
+    name: &str,
+    params: Map<String, Value>,
+    vars: Vec<Var>,
+    kernels: Kernels,
+) -> Result<BoxedOptimizer, SpecError>
 where
-    O: Optimizer + Send + 'static,
+    O: WithKernels + Send + 'static,
     O::Config: Hyperparameters,
 {
     let config = spec::validated::<O::Config>(name, params)?;
-    let optimizer = O::new(vars, config)
+    let optimizer = O::new_with_kernels(vars, config, kernels)
         .map_err(|err| SpecError::Build { optimizer: name.to_string(), message: err.to_string() })?;
     Ok(Box::new(optimizer))
 }

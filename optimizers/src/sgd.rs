@@ -65,6 +65,8 @@ pub struct Sgd {
     params: ParamsSgd,
 }
 
+impl crate::fused::WithKernels for Sgd {}
+
 impl Optimizer for Sgd {
     type Config = ParamsSgd;
 

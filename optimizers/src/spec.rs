@@ -225,11 +225,20 @@ impl OptimizerSpec {
         Ok(OptimizerSpec { name: self.name.clone(), hyperparameters })
     }
 
-    /// Builds the optimizer over `vars`.
+    /// Builds the optimizer over `vars` (with the fused CPU kernels where there are some).
     pub fn build(&self, vars: Vec<Var>) -> Result<BoxedOptimizer, SpecError> {
+        self.build_with_kernels(vars, crate::fused::Kernels::Auto)
+    }
+
+    /// Builds the optimizer over `vars` with the chosen kernels.
+    pub fn build_with_kernels(
+        &self,
+        vars: Vec<Var>,
+        kernels: crate::fused::Kernels,
+    ) -> Result<BoxedOptimizer, SpecError> {
         let info = self.info()?;
         let params = info.merged(self)?;
-        (info.build)(&self.name, params, vars)
+        (info.build)(&self.name, params, vars, kernels)
     }
 
     /// A short, file-name-safe description of the hyperparameters that differ from the

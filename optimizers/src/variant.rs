@@ -29,6 +29,16 @@ macro_rules! variant {
         #[derive(Debug)]
         pub struct $name(pub $base);
 
+        impl $crate::fused::WithKernels for $name {
+            fn new_with_kernels(
+                vars: Vec<candle::Var>,
+                config: $params,
+                kernels: $crate::fused::Kernels,
+            ) -> candle::Result<Self> {
+                <$base as $crate::fused::WithKernels>::new_with_kernels(vars, config.0, kernels).map(Self)
+            }
+        }
+
         impl candle_nn::optim::Optimizer for $name {
             type Config = $params;
 

@@ -36,6 +36,17 @@ fn every_golden_trajectory_replays_within_tolerance() {
 }
 
 #[test]
+fn the_tensor_path_replays_them_too() {
+    // Optimizers with a fused CPU kernel take it by default; their tensor-op path (the one other
+    // devices use) must match the references as well.
+    for path in fixtures() {
+        let report =
+            GoldenFile::load(&path).unwrap().replay_with(&Device::Cpu, None, optimizers::Kernels::TensorOps).unwrap();
+        assert!(report.passed(), "{report}");
+    }
+}
+
+#[test]
 fn f64_trajectories_agree_to_1e_10_relative() {
     // Stricter than the format's default tolerance: f64 must agree to about 1e-10 relative.
     let strict = optimizers::golden::Tolerance { atol: 1e-13, rtol: 1e-10 };

@@ -10,3 +10,16 @@ pub mod report;
 pub mod runner;
 pub mod schedule;
 pub mod task;
+
+/// Process-wide settings the `optbench` binary (and the benchmarks) apply before any tensor op.
+///
+/// candle's CPU thread pool spins 25,000 times before parking a waiting worker; with the batch
+/// thread of the classifiers beside it on a small machine, the spinning steals the cores that
+/// work needs (an MNIST epoch took 2.1-2.9 s instead of 1.8-2.0 s on 2 cores). A user's own
+/// `CANDLE_BARRIER_POOL_SPIN_LIMIT` wins.
+pub fn init_process() {
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        // Safe: called first thing in `main`, before any other thread exists.
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1000");
+    }
+}

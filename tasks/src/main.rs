@@ -38,6 +38,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    tasks::init_process();
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Run(args) => commands::run::run(args),

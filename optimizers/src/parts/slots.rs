@@ -56,6 +56,11 @@ impl<S> Slots<S> {
         Self { slots }
     }
 
+    /// The states created so far.
+    pub fn states(&self) -> impl Iterator<Item = &S> {
+        self.slots.iter().filter_map(|s| s.state.as_ref())
+    }
+
     /// The slots whose variable has a gradient in `grads`, with that gradient. Variables
     /// without one are not visited at all: no decay, no state change, no step count. A gradient
     /// whose shape or dtype does not fit its variable is an error.

@@ -12,6 +12,8 @@
 //!
 //! A task never reads a config file: it gets its resolved options through a [`TaskContext`].
 
+pub mod classify;
+pub mod mnist;
 pub mod online;
 pub mod toy2d;
 
@@ -220,6 +222,7 @@ pub fn registry() -> &'static [TaskInfo] {
     REGISTRY.get_or_init(|| {
         let mut tasks = online::tasks();
         tasks.extend(toy2d::tasks());
+        tasks.extend(mnist::tasks());
         tasks
     })
 }

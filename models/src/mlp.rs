@@ -1,0 +1,111 @@
+//! Multi-layer perceptrons for MNIST-sized inputs, as in AdaShift's MNIST experiments (Zhou et
+//! al., ICLR 2019; `author_code_base/MulitiLayer_MNIST`): inputs flattened, `hidden_layers`
+//! fully connected layers of `hidden` units with an activation, then a linear output layer.
+//! With no hidden layer it is multinomial logistic regression (`TF_MNIST_Logistic`).
+//! The authors' MLP has no activation (a deep linear network); ReLU is the usual choice.
+//!
+//! Parameter count: `(inputs + 1) hidden + (layers - 1)(hidden + 1) hidden + (hidden + 1) classes`;
+//! for 784-256-256-10 that is 269,322 (`sum(p.numel() for p in nn.Sequential(nn.Linear(784, 256),
+//! nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)).parameters())`).
+
+use candle::{Module, ModuleT, Result, Tensor};
+use candle_nn::Linear;
+
+use crate::init::{linear, ParamBuilder};
+
+/// The activation between layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Relu,
+    Tanh,
+    Sigmoid,
+    /// None: a deep linear network (AdaShift's authors' MLP).
+    None,
+}
+
+impl Activation {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "relu" => Some(Self::Relu),
+            "tanh" => Some(Self::Tanh),
+            "sigmoid" => Some(Self::Sigmoid),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+
+    fn apply(self, x: Tensor) -> Result<Tensor> {
+        match self {
+            Self::Relu => x.relu(),
+            Self::Tanh => x.tanh(),
+            Self::Sigmoid => candle_nn::ops::sigmoid(&x),
+            Self::None => Ok(x),
+        }
+    }
+}
+
+/// An MLP classifier.
+#[derive(Clone, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    activation: Activation,
+}
+
+impl Mlp {
+    /// `sizes` = [inputs, hidden..., classes]; layers are named `fc1`, `fc2`, ...
+    pub fn new(b: &ParamBuilder, sizes: &[usize], activation: Activation) -> Result<Self> {
+        if sizes.len() < 2 {
+            candle::bail!("an MLP needs an input and an output size, got {sizes:?}")
+        }
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| linear(&b.pp(format!("fc{}", i + 1)), w[0], w[1], true))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { layers, activation })
+    }
+}
+
+impl ModuleT for Mlp {
+    fn forward_t(&self, xs: &Tensor, _train: bool) -> Result<Tensor> {
+        let mut x = xs.flatten_from(1)?;
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(&x)?;
+            if i < last {
+                x = self.activation.apply(x)?;
+            }
+        }
+        Ok(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::Params;
+    use crate::rng::SeededRng;
+    use candle::{DType, Device};
+
+    #[test]
+    fn adashift_mlp_has_pytorchs_parameter_count_and_every_gradient() -> Result<()> {
+        // PyTorch: sum(p.numel() for p in nn.Sequential(nn.Linear(784, 256), nn.ReLU(),
+        //     nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)).parameters()) == 269322
+        let params = Params::new(SeededRng::new(1), DType::F32, &Device::Cpu);
+        let mlp = Mlp::new(&params.root(), &[784, 256, 256, 10], Activation::Relu)?;
+        assert_eq!(params.count(), 269_322);
+        let x =
+            Tensor::new(&SeededRng::new(2).normal_vec(4 * 784, 0.0, 1.0)[..], &Device::Cpu)?.reshape((4, 1, 28, 28))?;
+        let loss = mlp.forward_t(&x, true)?.sqr()?.sum_all()?;
+        let grads = loss.backward()?;
+        for (name, var) in params.named_trainable() {
+            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+            assert!(g.abs()?.sum_all()?.to_scalar::<f32>()? > 0.0, "zero gradient for {name}");
+        }
+        // Logistic regression: 784 * 10 + 10.
+        let params = Params::new(SeededRng::new(1), DType::F32, &Device::Cpu);
+        Mlp::new(&params.root(), &[784, 10], Activation::None)?;
+        assert_eq!(params.count(), 7_850);
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! The fused CPU kernel of [`Adam`](crate::Adam) (with AdamW's decoupled decay and AMSGrad's
+//! maximum): the operations of `adam.rs`'s tensor path, element by element. The weight-decay
+//! style and the maximum are compile-time parameters, so that each inner loop is branch-free
+//! and vectorises.
+
+use super::{Kernel, Real};
+use crate::parts::WeightDecay;
+
+/// The per-step scalars of an Adam update, computed once for all elements.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AdamStep {
+    pub decay: WeightDecay,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub bc1: f64,
+    pub bc2: f64,
+}
+
+/// The step's constants in the parameters' type, as candle's `affine` rounds them.
+#[derive(Clone, Copy)]
+struct Consts<T> {
+    zero: T,
+    beta1: T,
+    one_minus_beta1: T,
+    beta2: T,
+    one_minus_beta2: T,
+    inv_sqrt_bc2: T,
+    eps: T,
+    step: T,
+    /// L2: the decay coefficient; decoupled: the shrink factor.
+    decay: T,
+}
+
+const NO_DECAY: u8 = 0;
+const L2: u8 = 1;
+const SHRINK: u8 = 2;
+
+impl Kernel for AdamStep {
+    /// Updates `param` in place; `state` is `[m, v]` or `[m, v, vmax]`.
+    fn run<T: Real>(&self, param: &mut [T], grad: &[T], state: &mut [&mut [T]]) {
+        let (mode, decay) = match self.decay {
+            WeightDecay::None => (NO_DECAY, 0.0),
+            WeightDecay::L2(wd) => (L2, wd),
+            WeightDecay::Decoupled(wd) => (SHRINK, 1.0 - self.lr * wd),
+            WeightDecay::Fixed(wd) => (SHRINK, 1.0 - wd),
+        };
+        let c = Consts {
+            zero: T::of(0.0),
+            beta1: T::of(self.beta1),
+            one_minus_beta1: T::of(1.0 - self.beta1),
+            beta2: T::of(self.beta2),
+            one_minus_beta2: T::of(1.0 - self.beta2),
+            inv_sqrt_bc2: T::of(1.0 / self.bc2.sqrt()),
+            eps: T::of(self.eps),
+            step: T::of(self.lr / self.bc1),
+            decay: T::of(decay),
+        };
+        match (state, mode) {
+            ([m, v], NO_DECAY) => kernel::<T, NO_DECAY>(param, grad, m, v, None, c),
+            ([m, v], L2) => kernel::<T, L2>(param, grad, m, v, None, c),
+            ([m, v], _) => kernel::<T, SHRINK>(param, grad, m, v, None, c),
+            ([m, v, vmax], NO_DECAY) => kernel::<T, NO_DECAY>(param, grad, m, v, Some(vmax), c),
+            ([m, v, vmax], L2) => kernel::<T, L2>(param, grad, m, v, Some(vmax), c),
+            ([m, v, vmax], _) => kernel::<T, SHRINK>(param, grad, m, v, Some(vmax), c),
+            _ => unreachable!("Adam keeps two or three state vectors"),
+        }
+    }
+}
+
+#[inline(always)]
+fn moments<T: Real, const MODE: u8>(p: T, g: T, m: &mut T, v: &mut T, c: &Consts<T>) -> (T, T) {
+    let (p, g) = match MODE {
+        L2 => (p, g + (p * c.decay + c.zero)),
+        SHRINK => (p * c.decay + c.zero, g),
+        _ => (p, g),
+    };
+    *m = (*m * c.beta1 + c.zero) + (g * c.one_minus_beta1 + c.zero);
+    *v = (*v * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero);
+    (p, g)
+}
+
+#[inline(always)]
+fn update<T: Real>(p: T, m: T, v: T, c: &Consts<T>) -> T {
+    let denom = v.sqrt() * c.inv_sqrt_bc2 + c.eps;
+    p - ((m / denom) * c.step + c.zero)
+}
+
+fn kernel<T: Real, const MODE: u8>(
+    param: &mut [T],
+    grad: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    vmax: Option<&mut &mut [T]>,
+    c: Consts<T>,
+) {
+    match vmax {
+        None => {
+            for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
+                let (pd, _) = moments::<T, MODE>(*p, g, m, v, &c);
+                *p = update(pd, *m, *v, &c);
+            }
+        }
+        Some(vmax) => {
+            for ((((p, &g), m), v), vmax) in
+                param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()).zip(vmax.iter_mut())
+            {
+                let (pd, _) = moments::<T, MODE>(*p, g, m, v, &c);
+                *vmax = vmax.maximum(*v);
+                *p = update(pd, *m, *vmax, &c);
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Fused in-place updates on the CPU: one pass over each parameter, its gradient and its state,
+//! instead of a dozen allocating tensor ops (candle computes each op into a new buffer).
+//!
+//! Each kernel performs the same floating-point operations, in the same order and precision,
+//! as its optimizer's tensor path (`affine(x, a, b)` is `x * a + b` with `a`, `b` rounded to the
+//! parameter's type, exactly as candle's `affine`), so the two paths agree to the last bit;
+//! `tests/kernels.rs` checks it for every flag, and the golden trajectories are replayed
+//! through both. The tensor path stays the reference, and the only path on other devices.
+//!
+//! A kernel runs as a candle in-place op on the parameter's storage, with the gradient as its
+//! operand; the optimizer state lives in host vectors owned by the optimizer.
+
+pub mod adam;
+
+use std::cell::RefCell;
+
+use candle::{CpuStorage, DType, Layout, Result, Tensor, Var};
+use rayon::prelude::*;
+
+/// Which implementation an optimizer uses for its element-wise update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kernels {
+    /// The fused CPU kernel where there is one (contiguous f32/f64 parameters on the CPU),
+    /// the tensor ops elsewhere.
+    #[default]
+    Auto,
+    /// Candle tensor ops only (the reference path, any device).
+    TensorOps,
+}
+
+impl Kernels {
+    /// Whether a variable gets the fused kernel.
+    pub(crate) fn fused_for(self, var: &Var) -> bool {
+        self == Kernels::Auto
+            && var.device().is_cpu()
+            && matches!(var.dtype(), DType::F32 | DType::F64)
+            && var.as_tensor().is_contiguous()
+    }
+}
+
+/// The arithmetic the kernels need, for f32 and f64.
+pub(crate) trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+{
+    fn of(x: f64) -> Self;
+    fn sqrt(self) -> Self;
+    /// `max` as candle's `maximum` computes it: `if a < b { b } else { a }`.
+    #[inline(always)]
+    fn maximum(self, other: Self) -> Self {
+        if self < other {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+impl Real for f32 {
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+}
+
+impl Real for f64 {
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+}
+
+/// An optimizer that can be told which kernels to use. Optimizers without a fused kernel
+/// keep the default, which ignores the choice.
+pub trait WithKernels: candle_nn::optim::Optimizer {
+    fn new_with_kernels(vars: Vec<Var>, config: Self::Config, kernels: Kernels) -> Result<Self> {
+        let _ = kernels;
+        Self::new(vars, config)
+    }
+}
+
+/// Host state vectors of a fused optimizer, in the parameter's type.
+#[derive(Debug)]
+pub(crate) enum HostVecs {
+    F32(Vec<Vec<f32>>),
+    F64(Vec<Vec<f64>>),
+}
+
+impl HostVecs {
+    /// `count` vectors of `len` elements filled with `value`.
+    pub fn filled(dtype: DType, count: usize, len: usize, value: f64) -> Result<Self> {
+        match dtype {
+            DType::F32 => Ok(Self::F32(vec![vec![value as f32; len]; count])),
+            DType::F64 => Ok(Self::F64(vec![vec![value; len]; count])),
+            other => candle::bail!("no fused kernel for {other:?}"),
+        }
+    }
+}
+
+/// An element-wise update over a parameter chunk, its gradient and its state chunks.
+pub(crate) trait Kernel: Sync {
+    fn run<T: Real>(&self, param: &mut [T], grad: &[T], state: &mut [&mut [T]]);
+}
+
+/// Elements below which a kernel runs on the calling thread.
+const PARALLEL_FROM: usize = 1 << 16;
+const CHUNK: usize = 1 << 14;
+
+/// Runs a kernel over chunks of a parameter, in parallel for large ones; every state vector
+/// is chunked the same way.
+fn for_chunks<T: Real, K: Kernel>(param: &mut [T], grad: &[T], states: &mut [Vec<T>], kernel: &K) {
+    let n = param.len();
+    if n < PARALLEL_FROM {
+        let mut views: Vec<&mut [T]> = states.iter_mut().map(|s| s.as_mut_slice()).collect();
+        kernel.run(param, grad, &mut views);
+        return;
+    }
+    let mut state_chunks: Vec<Vec<&mut [T]>> = (0..n.div_ceil(CHUNK)).map(|_| Vec::new()).collect();
+    for s in states.iter_mut() {
+        for (i, c) in s.chunks_mut(CHUNK).enumerate() {
+            state_chunks[i].push(c);
+        }
+    }
+    param
+        .par_chunks_mut(CHUNK)
+        .zip(grad.par_chunks(CHUNK))
+        .zip(state_chunks.into_par_iter())
+        .for_each(|((p, g), mut s)| kernel.run(p, g, &mut s));
+}
+
+/// A candle in-place op on the parameter's storage, with the gradient as operand and the
+/// state on the host.
+struct FusedOp<'a, K> {
+    name: &'static str,
+    kernel: &'a K,
+    state: RefCell<&'a mut HostVecs>,
+}
+
+fn contiguous<'s, T>(data: &'s [T], layout: &Layout, what: &str) -> Result<&'s [T]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle::bail!("fused kernel: the {what} is not contiguous"),
+    }
+}
+
+impl<K: Kernel> candle::InplaceOp2 for FusedOp<'_, K> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
+        let (start, end) =
+            l1.contiguous_offsets().ok_or_else(|| candle::Error::Msg("parameter not contiguous".into()))?;
+        let mut state = self.state.borrow_mut();
+        match (s1, s2, &mut **state) {
+            (CpuStorage::F32(p), CpuStorage::F32(g), HostVecs::F32(s)) => {
+                for_chunks(&mut p[start..end], contiguous(g, l2, "gradient")?, s, self.kernel)
+            }
+            (CpuStorage::F64(p), CpuStorage::F64(g), HostVecs::F64(s)) => {
+                for_chunks(&mut p[start..end], contiguous(g, l2, "gradient")?, s, self.kernel)
+            }
+            _ => candle::bail!("{}: the parameter, its gradient and its state must share one type", self.name),
+        }
+        Ok(())
+    }
+}
+
+/// Updates `var` in place from `grad` (made contiguous if needed) with `kernel` and `state`.
+pub(crate) fn apply<K: Kernel>(
+    name: &'static str,
+    var: &Var,
+    grad: &Tensor,
+    kernel: &K,
+    state: &mut HostVecs,
+) -> Result<()> {
+    let grad = grad.contiguous()?;
+    let op = FusedOp { name, kernel, state: RefCell::new(state) };
+    var.as_tensor().inplace_op2(&grad, &op)
+}

@@ -1,0 +1,226 @@
+//! The MNIST family of tasks: on small IDX files the test writes (always), and on the real
+//! MNIST and Fashion-MNIST when they are on this machine (`../shared/data/mnist`, Debian's
+//! `dataset-fashion-mnist` in `/usr/share/datasets`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::hub::StandInHub;
+use tasks::data::{hubfiles, idx};
+
+/// A learnable toy digit set: class k lights a 7x7 block at position k, plus noise.
+fn toy_digits(dir: &Path, train: usize, test: usize) {
+    let m = dir.join("mnist");
+    std::fs::create_dir_all(&m).unwrap();
+    let make = |n: usize, offset: usize| -> (Vec<u8>, Vec<u8>) {
+        let mut images = Vec::with_capacity(n * 784);
+        let mut labels = Vec::with_capacity(n);
+        for i in 0..n {
+            let k = (i * 7 + offset) % 10;
+            let (by, bx) = (k / 4 * 7 + 3, k % 4 * 7);
+            for p in 0..784 {
+                let (y, x) = (p / 28, p % 28);
+                let on = y >= by && y < by + 7 && x >= bx && x < bx + 7;
+                images.push(if on { 200 } else { ((p * 31 + i * 17) % 50) as u8 });
+            }
+            labels.push(k as u8);
+        }
+        (images, labels)
+    };
+    let (images, labels) = make(train, 0);
+    std::fs::write(m.join("train-images-idx3-ubyte"), idx::encode_images(train, 28, 28, &images)).unwrap();
+    std::fs::write(m.join("train-labels-idx1-ubyte"), idx::encode_labels(&labels)).unwrap();
+    let (images, labels) = make(test, 3);
+    std::fs::write(m.join("t10k-images-idx3-ubyte"), idx::encode_images(test, 28, 28, &images)).unwrap();
+    std::fs::write(m.join("t10k-labels-idx1-ubyte"), idx::encode_labels(&labels)).unwrap();
+}
+
+fn optbench(args: &[&str], cwd: &Path, env: &[(&str, &Path)]) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_optbench"));
+    cmd.args(args).current_dir(cwd).env_remove("OPTBENCH_OFFLINE").env_remove("HF_HUB_OFFLINE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn mnist_tasks_train_from_a_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    toy_digits(dir.path(), 600, 200);
+    let config = common::write_config(
+        dir.path(),
+        "toy.toml",
+        r#"
+name = "toy-mnist"
+data_dir = "."
+[[tasks]]
+name = "mnist-logreg"
+epochs = 2
+batch_size = 32
+[[tasks]]
+name = "mnist-mlp"
+epochs = 2
+options = { hidden = 32, hidden_layers = 1, train_subset = 500, test_subset = 100 }
+[[optimizers]]
+name = "adam"
+lr = 1e-2
+"#,
+    );
+    let out = dir.path().join("out");
+    let plan = common::load(&config, &out);
+    assert_eq!(plan.data_dirs, vec![dir.path().join(".")], "data_dir relative to the config's folder");
+    let options = tasks::runner::SweepOptions {
+        jobs: 1,
+        mode: tasks::runner::progress::Mode::Quiet,
+        data: tasks::data::DataSettings {
+            data_dirs: plan.data_dirs.clone(),
+            offline: true,
+            cache_dir: Some(dir.path().join("cache")),
+            ..Default::default()
+        },
+    };
+    let summary = tasks::runner::run_plan(&plan, &options);
+    assert_eq!(summary.completed, 2, "{summary:?}");
+    for r in common::results(&out) {
+        assert_eq!(r.metrics[0].name, "test_accuracy");
+        let acc = r.final_metrics["test_accuracy"].unwrap();
+        assert!(acc > 0.9, "{}: accuracy {acc}", r.id);
+        assert_eq!(r.history.epoch.last().copied().flatten(), Some(2.0));
+        assert!(r.final_metrics["test_loss"].unwrap() < 1.0);
+    }
+    let mlp = common::find(&common::results(&out), "mnist-mlp", "adam").clone();
+    assert_eq!(mlp.steps_per_epoch, Some(8), "500 images in the MLP's default batches of 64");
+    let logreg = common::find(&common::results(&out), "mnist-logreg", "adam").clone();
+    assert_eq!(logreg.steps_per_epoch, Some(19), "600 images in batches of 32");
+}
+
+fn shared_data() -> Option<PathBuf> {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    d.join("mnist/train-images-idx3-ubyte.gz").exists().then(|| d.canonicalize().unwrap())
+}
+
+#[test]
+fn the_quick_config_reaches_97_percent_on_the_real_mnist() {
+    let Some(data) = shared_data() else {
+        eprintln!("skipped: no ../shared/data/mnist");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::root().canonicalize().unwrap();
+    let config = root.join("configs/adashift-mnist-quick.toml");
+    let (ok, stdout, stderr) = optbench(
+        &["run", config.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--out", "out", "--jobs", "2"],
+        dir.path(),
+        &[("OPTBENCH_CACHE", &dir.path().join("cache"))],
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    let results = common::results(&dir.path().join("out"));
+    assert_eq!(results.len(), 4);
+    let adam = common::find(&results, "mnist-mlp", "adam");
+    let acc = adam.final_metrics["test_accuracy"].unwrap();
+    println!("Adam after 3 epochs: {acc}");
+    assert!(acc > 0.97, "an MLP with Adam should pass 97% in 3 epochs, got {acc}");
+    assert!(common::find(&results, "mnist-mlp", "amsgrad").final_metrics["test_accuracy"].unwrap() > 0.97);
+}
+
+#[test]
+fn fashion_mnist_from_debians_package_when_installed() {
+    if !Path::new("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists() {
+        eprintln!("skipped: no /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(
+        dir.path(),
+        "f.toml",
+        "name = \"f\"\n[[tasks]]\nname = \"fashion-mnist-logreg\"\nepochs = 1\noptions = { train_subset = 10000, test_subset = 2000 }\n[[optimizers]]\nname = \"adam\"\nlr = 1e-2\n",
+    );
+    let (ok, stdout, stderr) = optbench(
+        &["run", config.to_str().unwrap(), "--out", "out"],
+        dir.path(),
+        &[("OPTBENCH_CACHE", &dir.path().join("c"))],
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    let r = &common::results(&dir.path().join("out"))[0];
+    let acc = r.final_metrics["test_accuracy"].unwrap();
+    assert!(acc > 0.7, "Fashion-MNIST logistic regression after one epoch on 10k images: {acc}");
+}
+
+#[test]
+fn the_cli_uses_hf_endpoint_and_hf_home_then_works_offline() {
+    // The real environment variables, through the binary: a stand-in Hub, a temporary HF_HOME.
+    let dir = tempfile::tempdir().unwrap();
+    toy_digits(dir.path(), 30, 10);
+    let idx_dir = dir.path().join("mnist");
+    let (train, labels) = {
+        let (n, _, _, pixels) = idx::read_images(&idx_dir.join("train-images-idx3-ubyte")).unwrap();
+        let labels = idx::read_labels(&idx_dir.join("train-labels-idx1-ubyte")).unwrap();
+        ((0..n).map(|i| pixels[i * 784..(i + 1) * 784].to_vec()).collect::<Vec<_>>(), labels)
+    };
+    let parquet = |images: &[Vec<u8>], labels: &[u32], name: &str| -> Vec<u8> {
+        let path = dir.path().join(name);
+        let pngs: Vec<Vec<u8>> = images.iter().map(|i| hubfiles::encode_png(i, 1, 28, 28)).collect();
+        hubfiles::write_images(&path, "image", &pngs, &[("label", labels.iter().map(|&l| l as i64).collect())])
+            .unwrap();
+        std::fs::read(path).unwrap()
+    };
+    let hub = StandInHub::start(
+        "ylecun/mnist",
+        "refs/convert/parquet",
+        vec![
+            ("mnist/train/0000.parquet".into(), parquet(&train, &labels, "a.parquet")),
+            ("mnist/test/0000.parquet".into(), parquet(&train[..10], &labels[..10], "b.parquet")),
+        ],
+    );
+    let home = dir.path().join("hf-home");
+    let cache = dir.path().join("optbench-cache");
+    let endpoint = PathBuf::from(&hub.url);
+    let env = [("HF_ENDPOINT", endpoint.as_path()), ("HF_HOME", home.as_path()), ("OPTBENCH_CACHE", cache.as_path())];
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = optbench(&["data", "fetch", "mnist"], elsewhere.path(), &env);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("mnist: ok") && stdout.contains("30 train / 10 test images from ylecun/mnist"), "{stdout}");
+    assert!(home.join("hub/datasets--ylecun--mnist").is_dir(), "the download went into $HF_HOME/hub");
+    let (ok, stdout, _) = optbench(&["data", "verify", "mnist"], elsewhere.path(), &env);
+    assert!(ok && stdout.contains("0 corrupt"), "{stdout}");
+    let (ok, stdout, _) = optbench(&["data", "list"], elsewhere.path(), &env);
+    assert!(ok && stdout.contains("in the Hugging Face cache; decoded"), "{stdout}");
+
+    // Offline, a run uses the caches; a data set that is not cached fails with the message.
+    std::fs::write(
+        elsewhere.path().join("c.toml"),
+        "name = \"c\"\n[[tasks]]\nname = \"mnist-logreg\"\nepochs = 1\n[[tasks]]\nname = \"fashion-mnist-logreg\"\nepochs = 1\n[[optimizers]]\nname = \"adam\"\n",
+    )
+    .unwrap();
+    let requests = hub.requests().len();
+    let mut offline_env = env.to_vec();
+    let one = PathBuf::from("1");
+    offline_env.push(("OPTBENCH_OFFLINE", one.as_path()));
+    let (ok, stdout, stderr) = optbench(&["run", "c.toml", "--out", "out"], elsewhere.path(), &offline_env);
+    assert_eq!(hub.requests().len(), requests, "offline: no request");
+    if Path::new("/usr/share/datasets/fashion-mnist").exists() {
+        // Debian's package is found locally.
+        assert!(ok && stdout.contains("2 completed, 0 diverged, 0 failed"), "{stdout}\n{stderr}");
+    } else {
+        assert!(!ok, "the Fashion-MNIST run fails offline");
+        assert!(stdout.contains("1 completed, 0 diverged, 1 failed"), "{stdout}\n{stderr}");
+        assert!(stderr.contains("cannot load data set `fashion-mnist`") && stderr.contains("offline mode"), "{stderr}");
+    }
+    // Corrupt the decoded cache: `data verify` says so and fails.
+    let entry = std::fs::read_dir(cache.join("datasets"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .unwrap();
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 1;
+    std::fs::write(&entry, bytes).unwrap();
+    let (ok, stdout, _) = optbench(&["data", "verify", "mnist"], elsewhere.path(), &env);
+    assert!(!ok && stdout.contains("CORRUPT") && stdout.contains("1 corrupt"), "{stdout}");
+}
