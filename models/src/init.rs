@@ -12,7 +12,9 @@
 use std::sync::{Arc, Mutex};
 
 use candle::{DType, Device, Result, Shape, Tensor, Var};
-use candle_nn::{BatchNorm, Conv2d, Conv2dConfig, Linear};
+use candle_nn::{BatchNorm, Linear};
+
+use crate::conv::Conv2d;
 
 use crate::rng::SeededRng;
 
@@ -110,6 +112,11 @@ impl ParamBuilder {
         Ok(var.as_tensor().clone())
     }
 
+    /// An independent generator for a random layer (dropout), drawn from the parameters' one.
+    pub fn rng(&self, stream: &str) -> SeededRng {
+        self.params.rng.lock().expect("rng lock").fork(&self.name(stream))
+    }
+
     /// A trainable parameter, uniform in `[-bound, bound]`.
     pub fn uniform(&self, name: &str, shape: impl Into<Shape>, bound: f64) -> Result<Tensor> {
         let shape = shape.into();
@@ -153,14 +160,15 @@ pub fn conv2d(
     inputs: usize,
     outputs: usize,
     kernel: usize,
-    config: Conv2dConfig,
+    stride: usize,
+    padding: usize,
     bias: bool,
 ) -> Result<Conv2d> {
-    let fan_in = inputs / config.groups * kernel * kernel;
+    let fan_in = inputs * kernel * kernel;
     let bound = 1.0 / (fan_in as f64).sqrt();
-    let weight = b.uniform("weight", (outputs, inputs / config.groups, kernel, kernel), bound)?;
+    let weight = b.uniform("weight", (outputs, inputs, kernel, kernel), bound)?;
     let bias = if bias { Some(b.uniform("bias", outputs, bound)?) } else { None };
-    Ok(Conv2d::new(weight, bias, config))
+    Ok(Conv2d::new(weight, bias, stride, padding))
 }
 
 /// `nn.BatchNorm2d(channels)`: eps 1e-5, momentum 0.1; the running statistics are buffers.

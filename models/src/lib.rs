@@ -2,10 +2,26 @@
 //! suite's seeded random generator (see [`init`]).
 //!
 //! - [`mlp`]: MLPs and logistic regression for MNIST-sized inputs (AdaShift's MNIST setups).
+//! - [`resnet`]: ResNet-18 / 34 for CIFAR.
+//! - [`vgg`]: VGG-11 / 16 with BatchNorm for CIFAR.
+//! - [`densenet`]: DenseNet-121 for CIFAR, and AdaShift's smaller DenseNets.
+//!
+//! Each takes a `width` (or growth) that scales its channels, so that tests and CPU runs can use
+//! small versions of the same architecture.
 
+pub mod conv;
+pub mod densenet;
 pub mod init;
+pub mod layers;
 pub mod mlp;
+pub mod resnet;
 pub mod rng;
+pub mod vgg;
+
+/// `channels * width`, rounded, at least 1.
+pub fn scaled(channels: usize, width: f64) -> usize {
+    ((channels as f64 * width).round() as usize).max(1)
+}
 
 pub use init::{ParamBuilder, Params};
 pub use rng::SeededRng;

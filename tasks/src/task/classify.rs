@@ -143,6 +143,9 @@ pub struct ClassifierSetup {
     pub batch_size: usize,
     pub augment: Option<Augment>,
     pub normalize: Normalize,
+    /// An L2 term `l2 / 2 * sum(w²)` added to the loss (0: none). The reported training loss
+    /// stays the cross-entropy.
+    pub l2: f64,
     pub seed: u64,
     pub device: Device,
 }
@@ -150,7 +153,8 @@ pub struct ClassifierSetup {
 /// A classifier being trained.
 pub struct Classifier {
     net: Box<dyn ModuleT + Send + Sync>,
-    _params: Params,
+    params: Params,
+    l2: f64,
     optimizer: BoxedOptimizer,
     batches: Prefetcher,
     eval: Sampler,
@@ -185,7 +189,8 @@ impl Classifier {
         let eval = Sampler { data: d, count: test_count, batch_size: 500, augment: None, normalize: setup.normalize };
         Ok(Self {
             net: setup.net,
-            _params: setup.params,
+            params: setup.params,
+            l2: setup.l2,
             optimizer: setup.optimizer,
             batches: train.spawn(rng),
             eval,
@@ -218,7 +223,15 @@ impl Task for Classifier {
         let (x, y) = self.tensors(batch.images, batch.labels)?;
         let logits = self.net.forward_t(&x, true)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
-        self.optimizer.backward_step(&loss)?;
+        if self.l2 > 0.0 {
+            let mut penalty = loss.zeros_like()?;
+            for var in self.params.trainable() {
+                penalty = (penalty + var.as_tensor().sqr()?.sum_all()?)?;
+            }
+            self.optimizer.backward_step(&(&loss + penalty.affine(self.l2 / 2.0, 0.0)?)?)?;
+        } else {
+            self.optimizer.backward_step(&loss)?;
+        }
         Ok(loss.to_dtype(DType::F64)?.to_scalar::<f64>()?)
     }
 

@@ -104,6 +104,7 @@ fn build(ctx: &TaskContext, dataset: &str, mlp: bool) -> anyhow::Result<Box<dyn 
         batch_size: ctx.batch_size.unwrap_or(64),
         augment: None,
         normalize: Normalize::unit(data.channels),
+        l2: 0.0,
         seed: ctx.seed,
         device: ctx.device.clone(),
         params,

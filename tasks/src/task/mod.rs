@@ -16,6 +16,7 @@ pub mod classify;
 pub mod mnist;
 pub mod online;
 pub mod toy2d;
+pub mod vision;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -223,6 +224,7 @@ pub fn registry() -> &'static [TaskInfo] {
         let mut tasks = online::tasks();
         tasks.extend(toy2d::tasks());
         tasks.extend(mnist::tasks());
+        tasks.extend(vision::tasks());
         tasks
     })
 }

@@ -1,0 +1,72 @@
+//! One training step of ResNet-18 (CIFAR, full width) at batch 128 on 32x32 inputs with SGD
+//! (momentum 0.9): forward in training mode, cross-entropy, backward, optimizer step. The
+//! same work as `scripts/bench/resnet18_step.py` in PyTorch; `scripts/bench/resnet18.sh` runs
+//! both and prints the ratio.
+//!
+//!     cargo bench -p tasks --bench resnet18_step -- [--steps N] [--batch B] [--device cpu|cuda]
+//!
+//! Prints the median step time after a warm-up step, split into forward, backward and
+//! optimizer step.
+
+use std::time::Instant;
+
+use candle::{DType, ModuleT, Tensor};
+use models::resnet::ResNet;
+use models::{Params, SeededRng};
+use optimizers::OptimizerSpec;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    tasks::init_process();
+    let steps: usize = arg("--steps").map(|s| s.parse()).transpose()?.unwrap_or(5);
+    let batch: usize = arg("--batch").map(|s| s.parse()).transpose()?.unwrap_or(128);
+    let device = tasks::runner::execute::open_device(&arg("--device").unwrap_or_else(|| "cpu".into()))?;
+    let params = Params::new(SeededRng::new(0), DType::F32, &device);
+    let net = ResNet::resnet18(&params.root(), 10, 1.0)?;
+    let spec = OptimizerSpec::new("sgd").with("lr", 0.1).with("momentum", 0.9).with("weight_decay", 5e-4);
+    let mut opt = spec.build(params.trainable())?;
+    let mut rng = SeededRng::new(1);
+    let x = Tensor::from_vec(rng.normal_vec(batch * 3 * 32 * 32, 0.0, 1.0), (batch, 3, 32, 32), &device)?;
+    let y = Tensor::from_vec((0..batch as u32).map(|i| i % 10).collect::<Vec<_>>(), batch, &device)?;
+    let sync = |t: &Tensor| -> anyhow::Result<()> {
+        t.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
+        Ok(())
+    };
+    let (mut fwd, mut bwd, mut upd, mut total) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..=steps {
+        let t0 = Instant::now();
+        let loss = candle_nn::loss::cross_entropy(&net.forward_t(&x, true)?, &y)?;
+        sync(&loss)?;
+        let t1 = Instant::now();
+        let grads = loss.backward()?;
+        device.synchronize()?;
+        let t2 = Instant::now();
+        opt.step(&grads)?;
+        sync(params.trainable()[0].as_tensor())?;
+        let t3 = Instant::now();
+        if i > 0 {
+            fwd.push((t1 - t0).as_secs_f64());
+            bwd.push((t2 - t1).as_secs_f64());
+            upd.push((t3 - t2).as_secs_f64());
+            total.push((t3 - t0).as_secs_f64());
+        }
+    }
+    println!(
+        "optbench ResNet-18 step, batch {batch}, {:?}: median {:.3} s (forward {:.3} s, backward {:.3} s, SGD step {:.4} s) over {steps} steps",
+        device.location(),
+        median(total),
+        median(fwd),
+        median(bwd),
+        median(upd)
+    );
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! The CIFAR and Tiny-ImageNet tasks behind the papers' tables: `<data set>-<model>` for
+//! CIFAR-10 and CIFAR-100 with ResNet-18/34, VGG-11/16 and DenseNet-121 (AdaBelief, Adai,
+//! AdaMod) and AdaShift's DenseNet, and `tinyimagenet-densenet` (AdaShift). Random crop with
+//! zero padding and horizontal flip (seeded), per-channel normalisation, test loss and top-1
+//! accuracy every epoch.
+
+use candle::ModuleT;
+use models::densenet::DenseNet;
+use models::resnet::ResNet;
+use models::vgg::Vgg;
+use models::{ParamBuilder, Params, SeededRng};
+
+use super::classify::{shared_images, Augment, Classifier, ClassifierSetup, Normalize};
+use super::{Budget, Family, Goal, MetricInfo, OptionSpec, Task, TaskContext, TaskInfo};
+use crate::schedule::Schedule;
+
+/// A data set with its normalisation (the statistics the papers' code used).
+struct Dataset {
+    prefix: &'static str,
+    name: &'static str,
+    title: &'static str,
+    mean: [f32; 3],
+    std: [f32; 3],
+}
+
+const CIFAR10: Dataset = Dataset {
+    prefix: "cifar10",
+    name: "cifar10",
+    title: "CIFAR-10",
+    mean: [0.4914, 0.4822, 0.4465],
+    std: [0.2023, 0.1994, 0.2010],
+};
+const CIFAR100: Dataset = Dataset {
+    prefix: "cifar100",
+    name: "cifar100",
+    title: "CIFAR-100",
+    mean: [0.5071, 0.4865, 0.4409],
+    std: [0.2673, 0.2564, 0.2762],
+};
+const TINY: Dataset = Dataset {
+    prefix: "tinyimagenet",
+    name: "tiny-imagenet",
+    title: "Tiny-ImageNet",
+    mean: [0.4802, 0.4481, 0.3975],
+    std: [0.2302, 0.2265, 0.2262],
+};
+
+/// The models, by the suffix of their task names.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Model {
+    ResNet18,
+    ResNet34,
+    Vgg11,
+    Vgg16,
+    DenseNet121,
+    /// AdaShift's CIFAR DenseNet (growth 24, 7x7 stem, blocks 6-12-48-32, dropout 0.2).
+    AdaShiftDenseNet,
+    /// AdaShift's Tiny-ImageNet DenseNet (depth 28, growth 12, dropout 0.2).
+    TinyDenseNet,
+}
+
+impl Model {
+    fn suffix(self) -> &'static str {
+        match self {
+            Model::ResNet18 => "resnet18",
+            Model::ResNet34 => "resnet34",
+            Model::Vgg11 => "vgg11",
+            Model::Vgg16 => "vgg16",
+            Model::DenseNet121 => "densenet121",
+            Model::AdaShiftDenseNet => "densenet-adashift",
+            Model::TinyDenseNet => "densenet",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Model::ResNet18 => "ResNet-18",
+            Model::ResNet34 => "ResNet-34",
+            Model::Vgg11 => "VGG-11 (BN)",
+            Model::Vgg16 => "VGG-16 (BN)",
+            Model::DenseNet121 => "DenseNet-121",
+            Model::AdaShiftDenseNet => "AdaShift's DenseNet (k 24, blocks 6-12-48-32, dropout 0.2)",
+            Model::TinyDenseNet => "AdaShift's DenseNet (depth 28, k 12, dropout 0.2)",
+        }
+    }
+
+    fn options(self) -> Vec<OptionSpec> {
+        match self {
+            Model::AdaShiftDenseNet => vec![
+                OptionSpec::new("growth", 24i64, "growth rate k (channels each layer adds)"),
+                OptionSpec::new("dropout", 0.2, "dropout rate after every convolution"),
+            ],
+            Model::TinyDenseNet => vec![
+                OptionSpec::new("depth", 28i64, "depth 3n + 4 (n layers per block)"),
+                OptionSpec::new("growth", 12i64, "growth rate k"),
+                OptionSpec::new("dropout", 0.2, "dropout rate after every convolution"),
+            ],
+            _ => vec![OptionSpec::new("width", 1.0, "channel multiplier (1 = the paper's model)")],
+        }
+    }
+
+    fn build(
+        self,
+        b: &ParamBuilder,
+        classes: usize,
+        ctx: &TaskContext,
+    ) -> anyhow::Result<Box<dyn ModuleT + Send + Sync>> {
+        let width = || -> anyhow::Result<f64> {
+            let w = ctx.f64("width");
+            anyhow::ensure!(w > 0.0 && w.is_finite(), "option `width` must be > 0, not {w}");
+            Ok(w)
+        };
+        let positive = |key: &str| -> anyhow::Result<usize> {
+            let v = ctx.int(key);
+            anyhow::ensure!(v >= 1, "option `{key}` must be at least 1, not {v}");
+            Ok(v as usize)
+        };
+        let dropout = || -> anyhow::Result<f64> {
+            let p = ctx.f64("dropout");
+            anyhow::ensure!((0.0..1.0).contains(&p), "option `dropout` must be in [0, 1), not {p}");
+            Ok(p)
+        };
+        Ok(match self {
+            Model::ResNet18 => Box::new(ResNet::resnet18(b, classes, width()?)?),
+            Model::ResNet34 => Box::new(ResNet::resnet34(b, classes, width()?)?),
+            Model::Vgg11 => Box::new(Vgg::vgg11(b, classes, width()?)?),
+            Model::Vgg16 => Box::new(Vgg::vgg16(b, classes, width()?)?),
+            Model::DenseNet121 => Box::new(DenseNet::densenet121(b, classes, width()?)?),
+            Model::AdaShiftDenseNet => Box::new(DenseNet::adashift_cifar(b, classes, positive("growth")?, dropout()?)?),
+            Model::TinyDenseNet => Box::new(DenseNet::adashift_tiny_imagenet(
+                b,
+                classes,
+                positive("depth")?,
+                positive("growth")?,
+                dropout()?,
+            )?),
+        })
+    }
+}
+
+const CIFAR_MODELS: [Model; 6] =
+    [Model::ResNet18, Model::ResNet34, Model::Vgg11, Model::Vgg16, Model::DenseNet121, Model::AdaShiftDenseNet];
+
+fn common_options() -> Vec<OptionSpec> {
+    vec![
+        OptionSpec::new("train_subset", 0i64, "train on the first N images (0: all)"),
+        OptionSpec::new("test_subset", 0i64, "evaluate on the first N test images (0: all)"),
+        OptionSpec::new("crop_padding", 4i64, "random crop after zero padding of this many pixels (0: none)"),
+        OptionSpec::new("flip", true, "random horizontal flip"),
+        OptionSpec::new(
+            "weight_decay",
+            0.0,
+            "an L2 term wd/2 sum(w^2) in the loss, for every optimizer (as TensorFlow's l2_loss)",
+        ),
+    ]
+}
+
+/// Builds the task of one (data set, model) pair; the pair is recovered from the task's name.
+fn build(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
+    let name = ctx.info.name.as_str();
+    let dataset = [&CIFAR10, &CIFAR100, &TINY]
+        .into_iter()
+        .find(|d| name.starts_with(&format!("{}-", d.prefix)))
+        .expect("vision tasks are named <data set>-<model>");
+    let suffix = &name[dataset.prefix.len() + 1..];
+    let model = [CIFAR_MODELS.as_slice(), &[Model::TinyDenseNet]]
+        .concat()
+        .into_iter()
+        .find(|m| m.suffix() == suffix)
+        .expect("vision tasks are built from their registry entries");
+    let data = shared_images(dataset.name, ctx.data)?;
+    let params = Params::new(SeededRng::new(ctx.seed).fork("init"), candle::DType::F32, ctx.device);
+    let net = model.build(&params.root(), data.classes, ctx)?;
+    let optimizer = ctx.build_optimizer(params.trainable())?;
+    let count = |key: &str| -> anyhow::Result<usize> {
+        let v = ctx.int(key);
+        anyhow::ensure!(v >= 0, "option `{key}` must be >= 0, not {v}");
+        Ok(v as usize)
+    };
+    let l2 = ctx.f64("weight_decay");
+    anyhow::ensure!(l2 >= 0.0 && l2.is_finite(), "option `weight_decay` must be >= 0, not {l2}");
+    let padding = count("crop_padding")?;
+    let flip = ctx.flag("flip");
+    let classifier = Classifier::new(ClassifierSetup {
+        net,
+        optimizer,
+        train_subset: count("train_subset")?,
+        test_subset: count("test_subset")?,
+        batch_size: ctx.batch_size.unwrap_or(128),
+        augment: (padding > 0 || flip).then_some(Augment { crop_padding: padding, flip }),
+        normalize: Normalize { mean: dataset.mean.to_vec(), std: dataset.std.to_vec() },
+        l2,
+        seed: ctx.seed,
+        device: ctx.device.clone(),
+        params,
+        data,
+    })?;
+    Ok(Box::new(classifier))
+}
+
+fn info(dataset: &Dataset, model: Model, batch: usize, epochs: u64) -> TaskInfo {
+    let mut options = model.options();
+    options.extend(common_options());
+    TaskInfo {
+        name: format!("{}-{}", dataset.prefix, model.suffix()),
+        family: Family::Classifier,
+        summary: format!("{}: {}", dataset.title, model.title()),
+        options,
+        budget: Budget::Epochs(epochs),
+        batch_size: Some(batch),
+        eval_every: None,
+        log_every: 10,
+        schedule: Schedule::Constant,
+        metrics: vec![MetricInfo::new("test_accuracy", Goal::Max), MetricInfo::new("test_loss", Goal::Min)],
+        build,
+    }
+}
+
+pub fn tasks() -> Vec<TaskInfo> {
+    let mut out = Vec::new();
+    for dataset in [&CIFAR10, &CIFAR100] {
+        for model in CIFAR_MODELS {
+            let (batch, epochs) = if model == Model::AdaShiftDenseNet { (64, 150) } else { (128, 200) };
+            out.push(info(dataset, model, batch, epochs));
+        }
+    }
+    out.push(info(&TINY, Model::TinyDenseNet, 64, 300));
+    out
+}
