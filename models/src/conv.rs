@@ -52,6 +52,54 @@ trait Float: candle::WithDType + num_traits::Float + std::ops::AddAssign + Send 
 impl Float for f32 {}
 impl Float for f64 {}
 
+/// A per-thread scratch buffer for im2col matrices, grown as needed and kept between calls:
+/// fresh large allocations page-fault and zero their pages on every step.
+fn with_scratch<T: Float, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    use std::any::Any;
+    use std::cell::RefCell;
+    thread_local! {
+        static SCRATCH: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|cell| {
+        let mut buffers = cell.borrow_mut();
+        let index = match buffers.iter().position(|b| b.is::<Vec<T>>()) {
+            Some(i) => i,
+            None => {
+                buffers.push(Box::new(Vec::<T>::new()));
+                buffers.len() - 1
+            }
+        };
+        let buffer = buffers[index].downcast_mut::<Vec<T>>().expect("typed above");
+        if buffer.len() < len {
+            buffer.resize(len, T::zero());
+        }
+        f(&mut buffer[..len])
+    })
+}
+
+/// A vector of `len` elements that the caller overwrites entirely before reading.
+fn output<T: Float>(len: usize) -> Vec<T> {
+    let mut v = Vec::with_capacity(len);
+    // SAFETY: f32 / f64 have no invalid bit patterns, and every caller writes all `len`
+    // elements (GEMM without accumulation, or col2im after its fill) before any read.
+    #[allow(clippy::uninit_vec)]
+    unsafe {
+        v.set_len(len)
+    };
+    v
+}
+
+/// The output columns `ox` whose input column `ox * stride + kx - pad` is inside the image, as
+/// a range, and that input column for the first of them.
+#[inline]
+fn valid_columns(g: &Geometry, kx: usize) -> (usize, usize, usize) {
+    // ix = ox * stride + kx - pad >= 0  and  < w
+    let lo = g.pad.saturating_sub(kx).div_ceil(g.stride);
+    let hi = ((g.w + g.pad).saturating_sub(kx)).div_ceil(g.stride).min(g.w_out);
+    let lo = lo.min(hi);
+    (lo, hi, lo * g.stride + kx - g.pad.min(lo * g.stride + kx))
+}
+
 fn im2col<T: Float>(x: &[T], g: &Geometry, cols: &mut [T]) {
     let l = g.l();
     for c in 0..g.c_in {
@@ -59,17 +107,23 @@ fn im2col<T: Float>(x: &[T], g: &Geometry, cols: &mut [T]) {
         for ky in 0..g.k {
             for kx in 0..g.k {
                 let row = &mut cols[((c * g.k + ky) * g.k + kx) * l..][..l];
+                let (lo, hi, first) = valid_columns(g, kx);
                 for oy in 0..g.h_out {
                     let iy = (oy * g.stride + ky) as isize - g.pad as isize;
                     let out = &mut row[oy * g.w_out..(oy + 1) * g.w_out];
-                    if iy < 0 || iy >= g.h as isize {
+                    if iy < 0 || iy >= g.h as isize || lo >= hi {
                         out.fill(T::zero());
                         continue;
                     }
                     let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    for (ox, o) in out.iter_mut().enumerate() {
-                        let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                        *o = if ix < 0 || ix >= g.w as isize { T::zero() } else { src[ix as usize] };
+                    out[..lo].fill(T::zero());
+                    out[hi..].fill(T::zero());
+                    if g.stride == 1 {
+                        out[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
+                    } else {
+                        for (o, ix) in out[lo..hi].iter_mut().zip((first..).step_by(g.stride)) {
+                            *o = src[ix];
+                        }
                     }
                 }
             }
@@ -85,16 +139,24 @@ fn col2im<T: Float>(cols: &[T], g: &Geometry, x: &mut [T]) {
         for ky in 0..g.k {
             for kx in 0..g.k {
                 let row = &cols[((c * g.k + ky) * g.k + kx) * l..][..l];
+                let (lo, hi, first) = valid_columns(g, kx);
+                if lo >= hi {
+                    continue;
+                }
                 for oy in 0..g.h_out {
                     let iy = (oy * g.stride + ky) as isize - g.pad as isize;
                     if iy < 0 || iy >= g.h as isize {
                         continue;
                     }
                     let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    for (ox, &v) in row[oy * g.w_out..(oy + 1) * g.w_out].iter().enumerate() {
-                        let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                        if ix >= 0 && ix < g.w as isize {
-                            dst[ix as usize] += v;
+                    let src = &row[oy * g.w_out + lo..oy * g.w_out + hi];
+                    if g.stride == 1 {
+                        for (d, &v) in dst[first..first + hi - lo].iter_mut().zip(src) {
+                            *d += v;
+                        }
+                    } else {
+                        for (&v, ix) in src.iter().zip((first..).step_by(g.stride)) {
+                            dst[ix] += v;
                         }
                     }
                 }
@@ -166,39 +228,36 @@ macro_rules! dispatch {
 
 fn forward<T: Float>(x: &[T], w: &[T], g: &Geometry) -> (Vec<T>, Shape) {
     let (l, ckk, image) = (g.l(), g.ckk(), g.c_in * g.h * g.w);
-    let mut out = vec![T::zero(); g.n * g.c_out * l];
-    out.par_chunks_mut(g.c_out * l).enumerate().for_each_init(
-        || vec![T::zero(); if g.pointwise() { 0 } else { ckk * l }],
-        |cols, (i, out_n)| {
-            let x_n = &x[i * image..(i + 1) * image];
-            let cols: &[T] = if g.pointwise() {
-                x_n
-            } else {
+    let mut out = output(g.n * g.c_out * l);
+    out.par_chunks_mut(g.c_out * l).enumerate().for_each(|(i, out_n)| {
+        let x_n = &x[i * image..(i + 1) * image];
+        if g.pointwise() {
+            matmul((g.c_out, l, ckk), out_n, false, w, (ckk, 1), x_n, (l, 1));
+        } else {
+            with_scratch(ckk * l, |cols: &mut [T]| {
                 im2col(x_n, g, cols);
-                cols
-            };
-            matmul((g.c_out, l, ckk), out_n, false, w, (ckk, 1), cols, (l, 1));
-        },
-    );
+                matmul((g.c_out, l, ckk), out_n, false, w, (ckk, 1), cols, (l, 1));
+            });
+        }
+    });
     (out, Shape::from((g.n, g.c_out, g.h_out, g.w_out)))
 }
 
 fn grad_input<T: Float>(dout: &[T], w: &[T], g: &Geometry) -> (Vec<T>, Shape) {
     let (l, ckk, image) = (g.l(), g.ckk(), g.c_in * g.h * g.w);
-    let mut dx = vec![T::zero(); g.n * image];
-    dx.par_chunks_mut(image).enumerate().for_each_init(
-        || vec![T::zero(); if g.pointwise() { 0 } else { ckk * l }],
-        |cols, (i, dx_n)| {
-            let dout_n = &dout[i * g.c_out * l..(i + 1) * g.c_out * l];
-            // W^T: element (r, o) of the (CKK x Cout) matrix is W[o * CKK + r].
-            if g.pointwise() {
-                matmul((ckk, l, g.c_out), dx_n, false, w, (1, ckk), dout_n, (l, 1));
-            } else {
+    let mut dx = output(g.n * image);
+    dx.par_chunks_mut(image).enumerate().for_each(|(i, dx_n)| {
+        let dout_n = &dout[i * g.c_out * l..(i + 1) * g.c_out * l];
+        // W^T: element (r, o) of the (CKK x Cout) matrix is W[o * CKK + r].
+        if g.pointwise() {
+            matmul((ckk, l, g.c_out), dx_n, false, w, (1, ckk), dout_n, (l, 1));
+        } else {
+            with_scratch(ckk * l, |cols: &mut [T]| {
                 matmul((ckk, l, g.c_out), cols, false, w, (1, ckk), dout_n, (l, 1));
                 col2im(cols, g, dx_n);
-            }
-        },
-    );
+            });
+        }
+    });
     (dx, Shape::from((g.n, g.c_in, g.h, g.w)))
 }
 
@@ -207,22 +266,22 @@ fn grad_kernel<T: Float>(x: &[T], dout: &[T], g: &Geometry) -> (Vec<T>, Shape) {
     let dw = (0..g.n)
         .into_par_iter()
         .fold(
-            || (vec![T::zero(); g.c_out * ckk], vec![T::zero(); if g.pointwise() { 0 } else { ckk * l }]),
-            |(mut acc, mut cols), i| {
+            || vec![T::zero(); g.c_out * ckk],
+            |mut acc, i| {
                 let x_n = &x[i * image..(i + 1) * image];
-                let cols_n: &[T] = if g.pointwise() {
-                    x_n
-                } else {
-                    im2col(x_n, g, &mut cols);
-                    &cols
-                };
                 let dout_n = &dout[i * g.c_out * l..(i + 1) * g.c_out * l];
                 // cols^T: element (l, r) of the (L x CKK) matrix is cols[r * L + l].
-                matmul((g.c_out, ckk, l), &mut acc, true, dout_n, (l, 1), cols_n, (1, l));
-                (acc, cols)
+                if g.pointwise() {
+                    matmul((g.c_out, ckk, l), &mut acc, true, dout_n, (l, 1), x_n, (1, l));
+                } else {
+                    with_scratch(ckk * l, |cols: &mut [T]| {
+                        im2col(x_n, g, cols);
+                        matmul((g.c_out, ckk, l), &mut acc, true, dout_n, (l, 1), cols, (1, l));
+                    });
+                }
+                acc
             },
         )
-        .map(|(acc, _)| acc)
         .reduce_with(|mut a, b| {
             a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
             a

@@ -19,9 +19,10 @@
 //! changes only which channels the next 1x1 convolution's weights meet.
 
 use candle::{Module, ModuleT, Result, Tensor};
-use candle_nn::{BatchNorm, Linear};
+use candle_nn::Linear;
 
 use crate::conv::Conv2d;
+use crate::norm::BatchNorm2d as BatchNorm;
 
 use crate::init::{batch_norm, conv2d, linear, ParamBuilder};
 use crate::layers::{global_avg_pool, Dropout};
@@ -67,7 +68,7 @@ impl Composite {
     }
 
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.conv.forward(&self.bn.forward_t(xs, train)?.relu()?)
+        self.conv.forward(&self.bn.forward_relu_t(xs, train, true)?)
     }
 }
 
@@ -207,7 +208,7 @@ impl ModuleT for DenseNet {
                 Stage::Transition(t) => self.dropout.forward_t(&t.forward_t(&x, train)?, train)?.avg_pool2d(2)?,
             };
         }
-        let x = global_avg_pool(&self.bn.forward_t(&x, train)?.relu()?)?;
+        let x = global_avg_pool(&self.bn.forward_relu_t(&x, train, true)?)?;
         self.linear.forward(&x)
     }
 }

@@ -12,9 +12,10 @@
 use std::sync::{Arc, Mutex};
 
 use candle::{DType, Device, Result, Shape, Tensor, Var};
-use candle_nn::{BatchNorm, Linear};
+use candle_nn::Linear;
 
 use crate::conv::Conv2d;
+use crate::norm::BatchNorm2d;
 
 use crate::rng::SeededRng;
 
@@ -172,12 +173,12 @@ pub fn conv2d(
 }
 
 /// `nn.BatchNorm2d(channels)`: eps 1e-5, momentum 0.1; the running statistics are buffers.
-pub fn batch_norm(b: &ParamBuilder, channels: usize) -> Result<BatchNorm> {
+pub fn batch_norm(b: &ParamBuilder, channels: usize) -> Result<BatchNorm2d> {
     let weight = b.constant("weight", channels, 1.0)?;
     let bias = b.constant("bias", channels, 0.0)?;
     let mean = b.buffer("running_mean", channels, 0.0)?;
     let var = b.buffer("running_var", channels, 1.0)?;
-    BatchNorm::new(channels, mean, var, weight, bias, 1e-5)
+    BatchNorm2d::new(weight, bias, mean, var)
 }
 
 #[cfg(test)]

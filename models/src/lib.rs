@@ -14,6 +14,7 @@ pub mod densenet;
 pub mod init;
 pub mod layers;
 pub mod mlp;
+pub mod norm;
 pub mod resnet;
 pub mod rng;
 pub mod vgg;

@@ -13,9 +13,10 @@
 //! `width` scales every channel count (for tests and CPU runs).
 
 use candle::{Module, ModuleT, Result, Tensor};
-use candle_nn::{BatchNorm, Linear};
+use candle_nn::Linear;
 
 use crate::conv::Conv2d;
+use crate::norm::BatchNorm2d as BatchNorm;
 
 use crate::init::{batch_norm, conv2d, linear, ParamBuilder};
 use crate::scaled;
@@ -52,7 +53,7 @@ impl BasicBlock {
 
 impl ModuleT for BasicBlock {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let out = self.bn1.forward_t(&self.conv1.forward(xs)?, train)?.relu()?;
+        let out = self.bn1.forward_relu_t(&self.conv1.forward(xs)?, train, true)?;
         let out = self.bn2.forward_t(&self.conv2.forward(&out)?, train)?;
         let short = match &self.shortcut {
             Some((c, bn)) => bn.forward_t(&c.forward(xs)?, train)?,
@@ -104,7 +105,7 @@ impl ResNet {
 
 impl ModuleT for ResNet {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let mut x = self.bn1.forward_t(&self.conv1.forward(xs)?, train)?.relu()?;
+        let mut x = self.bn1.forward_relu_t(&self.conv1.forward(xs)?, train, true)?;
         for block in &self.blocks {
             x = block.forward_t(&x, train)?;
         }

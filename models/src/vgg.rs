@@ -10,9 +10,10 @@
 //! `width` scales every channel count.
 
 use candle::{Module, ModuleT, Result, Tensor};
-use candle_nn::{BatchNorm, Linear};
+use candle_nn::Linear;
 
 use crate::conv::Conv2d;
+use crate::norm::BatchNorm2d as BatchNorm;
 
 use crate::init::{batch_norm, conv2d, linear, ParamBuilder};
 use crate::scaled;
@@ -66,7 +67,7 @@ impl ModuleT for Vgg {
         let mut x = xs.clone();
         for layer in &self.features {
             x = match layer {
-                Layer::Conv(conv, bn) => bn.forward_t(&conv.forward(&x)?, train)?.relu()?,
+                Layer::Conv(conv, bn) => bn.forward_relu_t(&conv.forward(&x)?, train, true)?,
                 Layer::MaxPool => x.max_pool2d(2)?,
             };
         }

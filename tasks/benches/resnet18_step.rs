@@ -4,6 +4,7 @@
 //! both and prints the ratio.
 //!
 //!     cargo bench -p tasks --bench resnet18_step -- [--steps N] [--batch B] [--device cpu|cuda]
+//!         [--model resnet18|resnet34|vgg11|densenet121] [--width W]
 //!
 //! Prints the median step time after a warm-up step, split into forward, backward and
 //! optimizer step.
@@ -30,8 +31,17 @@ fn main() -> anyhow::Result<()> {
     let steps: usize = arg("--steps").map(|s| s.parse()).transpose()?.unwrap_or(5);
     let batch: usize = arg("--batch").map(|s| s.parse()).transpose()?.unwrap_or(128);
     let device = tasks::runner::execute::open_device(&arg("--device").unwrap_or_else(|| "cpu".into()))?;
+    let width: f64 = arg("--width").map(|s| s.parse()).transpose()?.unwrap_or(1.0);
+    let model = arg("--model").unwrap_or_else(|| "resnet18".into());
     let params = Params::new(SeededRng::new(0), DType::F32, &device);
-    let net = ResNet::resnet18(&params.root(), 10, 1.0)?;
+    let root = params.root();
+    let net: Box<dyn ModuleT> = match model.as_str() {
+        "resnet18" => Box::new(ResNet::resnet18(&root, 10, width)?),
+        "resnet34" => Box::new(ResNet::resnet34(&root, 10, width)?),
+        "vgg11" => Box::new(models::vgg::Vgg::vgg11(&root, 10, width)?),
+        "densenet121" => Box::new(models::densenet::DenseNet::densenet121(&root, 10, width)?),
+        other => anyhow::bail!("--model {other}: resnet18, resnet34, vgg11 or densenet121"),
+    };
     let spec = OptimizerSpec::new("sgd").with("lr", 0.1).with("momentum", 0.9).with("weight_decay", 5e-4);
     let mut opt = spec.build(params.trainable())?;
     let mut rng = SeededRng::new(1);
@@ -61,7 +71,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "optbench ResNet-18 step, batch {batch}, {:?}: median {:.3} s (forward {:.3} s, backward {:.3} s, SGD step {:.4} s) over {steps} steps",
+        "optbench {model} (width {width}) step, batch {batch}, {:?}: median {:.3} s (forward {:.3} s, backward {:.3} s, SGD step {:.4} s) over {steps} steps",
         device.location(),
         median(total),
         median(fwd),
