@@ -17,10 +17,10 @@
 //! ```
 
 use candle::backprop::GradStore;
-use candle::{Result, Tensor, Var};
-use candle_nn::optim::Optimizer;
+use candle::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::macros::optimizer;
 use crate::parts::{bias_correction, moments, value, Rectification, RectifiedStep, SlotStep, Slots, WeightDecay};
 use crate::registry::OptimizerInfo;
 use crate::spec::{check, Hyperparameters, Invalid};
@@ -72,11 +72,7 @@ impl Default for ParamsAdaBelief {
 
 impl Hyperparameters for ParamsAdaBelief {
     fn validate(&self) -> std::result::Result<(), Invalid> {
-        check::non_negative("lr", self.lr)?;
-        check::beta("beta1", self.beta1)?;
-        check::beta("beta2", self.beta2)?;
-        check::non_negative("eps", self.eps)?;
-        check::non_negative("weight_decay", self.weight_decay)
+        check::adam_family(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
     }
 }
 
@@ -105,17 +101,10 @@ pub struct AdaBelief {
     params: ParamsAdaBelief,
 }
 
-impl crate::fused::WithKernels for AdaBelief {}
+optimizer!(AdaBelief, ParamsAdaBelief);
 
-impl Optimizer for AdaBelief {
-    type Config = ParamsAdaBelief;
-
-    fn new(vars: Vec<Var>, params: ParamsAdaBelief) -> Result<Self> {
-        params.validate()?;
-        Ok(Self { slots: Slots::new(vars), params })
-    }
-
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
+impl AdaBelief {
+    fn update(&mut self, grads: &GradStore) -> Result<()> {
         let p = &self.params;
         let decay = p.weight_decay();
         for item in self.slots.with_grads(grads) {
@@ -157,13 +146,5 @@ impl Optimizer for AdaBelief {
             }
         }
         Ok(())
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.params.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.params.lr = lr;
     }
 }

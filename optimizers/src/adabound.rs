@@ -14,10 +14,10 @@
 //! ```
 
 use candle::backprop::GradStore;
-use candle::{Result, Tensor, Var};
-use candle_nn::optim::Optimizer;
+use candle::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::macros::optimizer;
 use crate::parts::{bias_correction, moments, value, SlotStep, Slots, WeightDecay};
 use crate::registry::OptimizerInfo;
 use crate::spec::{check, Hyperparameters, Invalid};
@@ -64,7 +64,7 @@ impl Default for ParamsAdaBound {
 
 impl Hyperparameters for ParamsAdaBound {
     fn validate(&self) -> std::result::Result<(), Invalid> {
-        check::non_negative("lr", self.lr)?;
+        check::adam_family(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)?;
         if self.lr == 0.0 {
             return Err(Invalid {
                 key: "lr",
@@ -72,12 +72,8 @@ impl Hyperparameters for ParamsAdaBound {
                 reason: "AdaBound scales its bounds by lr / base_lr and needs base_lr > 0",
             });
         }
-        check::beta("beta1", self.beta1)?;
-        check::beta("beta2", self.beta2)?;
         check::non_negative("final_lr", self.final_lr)?;
-        check::beta("gamma", self.gamma)?;
-        check::non_negative("eps", self.eps)?;
-        check::non_negative("weight_decay", self.weight_decay)
+        check::beta("gamma", self.gamma)
     }
 }
 
@@ -97,17 +93,10 @@ pub struct AdaBound {
     base_lr: f64,
 }
 
-impl crate::fused::WithKernels for AdaBound {}
+optimizer!(AdaBound, ParamsAdaBound, |vars, params| Ok(Self { slots: Slots::new(vars), base_lr: params.lr, params }));
 
-impl Optimizer for AdaBound {
-    type Config = ParamsAdaBound;
-
-    fn new(vars: Vec<Var>, params: ParamsAdaBound) -> Result<Self> {
-        params.validate()?;
-        Ok(Self { slots: Slots::new(vars), base_lr: params.lr, params })
-    }
-
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
+impl AdaBound {
+    fn update(&mut self, grads: &GradStore) -> Result<()> {
         let p = &self.params;
         let decay = WeightDecay::new(p.weight_decay, false);
         let final_lr = p.final_lr * p.lr / self.base_lr;
@@ -138,13 +127,5 @@ impl Optimizer for AdaBound {
             var.set(&(param - (bounded * &state.m)?)?)?;
         }
         Ok(())
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.params.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.params.lr = lr;
     }
 }

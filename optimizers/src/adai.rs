@@ -19,10 +19,10 @@
 //! `eps` is the inertia bound, not a denominator guard: there is no denominator.
 
 use candle::backprop::GradStore;
-use candle::{DType, Result, Tensor, Var};
-use candle_nn::optim::Optimizer;
+use candle::{DType, Result, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::macros::optimizer;
 use crate::parts::{bias_correction, moments, value, SlotStep, Slots, WeightDecay};
 use crate::registry::OptimizerInfo;
 use crate::spec::{check, Hyperparameters, Invalid};
@@ -79,17 +79,10 @@ pub struct Adai {
     params: ParamsAdai,
 }
 
-impl crate::fused::WithKernels for Adai {}
+optimizer!(Adai, ParamsAdai);
 
-impl Optimizer for Adai {
-    type Config = ParamsAdai;
-
-    fn new(vars: Vec<Var>, params: ParamsAdai) -> Result<Self> {
-        params.validate()?;
-        Ok(Self { slots: Slots::new(vars), params })
-    }
-
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
+impl Adai {
+    fn update(&mut self, grads: &GradStore) -> Result<()> {
         let p = &self.params;
         let decay = WeightDecay::new(p.weight_decay, p.decoupled);
         let mut active = Vec::new();
@@ -126,13 +119,5 @@ impl Optimizer for Adai {
             var.set(&(param - m_hat.affine(p.lr, 0.0)?)?)?;
         }
         Ok(())
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.params.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.params.lr = lr;
     }
 }

@@ -7,8 +7,8 @@
 //! ```
 
 use crate::adai::{Adai, ParamsAdai};
+use crate::macros::variant;
 use crate::registry::OptimizerInfo;
-use crate::variant::variant;
 
 pub(crate) const INFO: OptimizerInfo = OptimizerInfo::of::<AdaiW>(
     "adaiw",

@@ -50,11 +50,7 @@ impl Default for ParamsAdam {
 
 impl Hyperparameters for ParamsAdam {
     fn validate(&self) -> std::result::Result<(), Invalid> {
-        check::non_negative("lr", self.lr)?;
-        check::beta("beta1", self.beta1)?;
-        check::beta("beta2", self.beta2)?;
-        check::non_negative("eps", self.eps)?;
-        check::non_negative("weight_decay", self.weight_decay)
+        check::adam_family(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
     }
 }
 

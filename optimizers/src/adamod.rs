@@ -13,10 +13,10 @@
 //! ```
 
 use candle::backprop::GradStore;
-use candle::{Result, Tensor, Var};
-use candle_nn::optim::Optimizer;
+use candle::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::macros::optimizer;
 use crate::parts::{bias_correction, moments, value, SlotStep, Slots, WeightDecay};
 use crate::registry::OptimizerInfo;
 use crate::spec::{check, Hyperparameters, Invalid};
@@ -50,12 +50,8 @@ impl Default for ParamsAdaMod {
 
 impl Hyperparameters for ParamsAdaMod {
     fn validate(&self) -> std::result::Result<(), Invalid> {
-        check::non_negative("lr", self.lr)?;
-        check::beta("beta1", self.beta1)?;
-        check::beta("beta2", self.beta2)?;
-        check::beta("beta3", self.beta3)?;
-        check::non_negative("eps", self.eps)?;
-        check::non_negative("weight_decay", self.weight_decay)
+        check::adam_family(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)?;
+        check::beta("beta3", self.beta3)
     }
 }
 
@@ -74,17 +70,10 @@ pub struct AdaMod {
     params: ParamsAdaMod,
 }
 
-impl crate::fused::WithKernels for AdaMod {}
+optimizer!(AdaMod, ParamsAdaMod);
 
-impl Optimizer for AdaMod {
-    type Config = ParamsAdaMod;
-
-    fn new(vars: Vec<Var>, params: ParamsAdaMod) -> Result<Self> {
-        params.validate()?;
-        Ok(Self { slots: Slots::new(vars), params })
-    }
-
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
+impl AdaMod {
+    fn update(&mut self, grads: &GradStore) -> Result<()> {
         let p = &self.params;
         let decay = WeightDecay::new(p.weight_decay, true);
         for item in self.slots.with_grads(grads) {
@@ -101,13 +90,5 @@ impl Optimizer for AdaMod {
             var.set(&(param - (bounded * &state.m)?)?)?;
         }
         Ok(())
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.params.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.params.lr = lr;
     }
 }

@@ -8,8 +8,8 @@
 //! ```
 
 use crate::adam::{Adam, ParamsAdam};
+use crate::macros::variant;
 use crate::registry::OptimizerInfo;
-use crate::variant::variant;
 
 pub(crate) const INFO: OptimizerInfo =
     OptimizerInfo::of::<AdamW>("adamw", "Adam with decoupled weight decay", "torch.optim.AdamW", &[]);

@@ -19,10 +19,10 @@
 use std::collections::VecDeque;
 
 use candle::backprop::GradStore;
-use candle::{Result, Tensor, Var};
-use candle_nn::optim::Optimizer;
+use candle::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::macros::optimizer;
 use crate::parts::{bias_correction, moments, value, SlotStep, Slots};
 use crate::registry::OptimizerInfo;
 use crate::spec::{check, Hyperparameters, Invalid};
@@ -98,24 +98,19 @@ pub struct AdaShift {
     newest_weight: f64,
 }
 
-impl crate::fused::WithKernels for AdaShift {}
+optimizer!(AdaShift, ParamsAdaShift, |vars, params| {
+    let n = params.keep_num;
+    let weight_sum: f64 = (0..n).map(|i| params.beta1.powf(i as f64)).sum();
+    Ok(Self {
+        slots: Slots::new(vars),
+        oldest_weight: params.beta1.powf((n - 1) as f64) / weight_sum,
+        newest_weight: 1.0 / weight_sum,
+        params,
+    })
+});
 
-impl Optimizer for AdaShift {
-    type Config = ParamsAdaShift;
-
-    fn new(vars: Vec<Var>, params: ParamsAdaShift) -> Result<Self> {
-        params.validate()?;
-        let n = params.keep_num;
-        let weight_sum: f64 = (0..n).map(|i| params.beta1.powf(i as f64)).sum();
-        Ok(Self {
-            slots: Slots::new(vars),
-            oldest_weight: params.beta1.powf((n - 1) as f64) / weight_sum,
-            newest_weight: 1.0 / weight_sum,
-            params,
-        })
-    }
-
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
+impl AdaShift {
+    fn update(&mut self, grads: &GradStore) -> Result<()> {
         let p = &self.params;
         let n = p.keep_num;
         for item in self.slots.with_grads(grads) {
@@ -149,13 +144,5 @@ impl Optimizer for AdaShift {
             var.set(&(value(var) - update)?)?;
         }
         Ok(())
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.params.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.params.lr = lr;
     }
 }

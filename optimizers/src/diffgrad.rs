@@ -12,10 +12,10 @@
 //! ```
 
 use candle::backprop::GradStore;
-use candle::{Result, Tensor, Var};
-use candle_nn::optim::Optimizer;
+use candle::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::macros::optimizer;
 use crate::parts::{bias_correction, moments, value, SlotStep, Slots, WeightDecay};
 use crate::registry::OptimizerInfo;
 use crate::spec::{check, Hyperparameters, Invalid};
@@ -47,11 +47,7 @@ impl Default for ParamsDiffGrad {
 
 impl Hyperparameters for ParamsDiffGrad {
     fn validate(&self) -> std::result::Result<(), Invalid> {
-        check::non_negative("lr", self.lr)?;
-        check::beta("beta1", self.beta1)?;
-        check::beta("beta2", self.beta2)?;
-        check::non_negative("eps", self.eps)?;
-        check::non_negative("weight_decay", self.weight_decay)
+        check::adam_family(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
     }
 }
 
@@ -69,17 +65,10 @@ pub struct DiffGrad {
     params: ParamsDiffGrad,
 }
 
-impl crate::fused::WithKernels for DiffGrad {}
+optimizer!(DiffGrad, ParamsDiffGrad);
 
-impl Optimizer for DiffGrad {
-    type Config = ParamsDiffGrad;
-
-    fn new(vars: Vec<Var>, params: ParamsDiffGrad) -> Result<Self> {
-        params.validate()?;
-        Ok(Self { slots: Slots::new(vars), params })
-    }
-
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
+impl DiffGrad {
+    fn update(&mut self, grads: &GradStore) -> Result<()> {
         let p = &self.params;
         let decay = WeightDecay::new(p.weight_decay, false);
         for item in self.slots.with_grads(grads) {
@@ -98,13 +87,5 @@ impl Optimizer for DiffGrad {
             var.set(&(param - update)?)?;
         }
         Ok(())
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.params.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.params.lr = lr;
     }
 }

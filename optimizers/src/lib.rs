@@ -42,10 +42,10 @@
 pub mod dynamic;
 pub mod fused;
 pub mod golden;
+mod macros;
 pub mod parts;
 pub mod registry;
 pub mod spec;
-mod variant;
 
 pub mod adabelief;
 pub mod adabound;

@@ -10,10 +10,10 @@
 //! ```
 
 use candle::backprop::GradStore;
-use candle::{Result, Tensor, Var};
-use candle_nn::optim::Optimizer;
+use candle::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::macros::optimizer;
 use crate::parts::{moments, value, Rectification, RectifiedStep, SlotStep, Slots, WeightDecay};
 use crate::registry::OptimizerInfo;
 use crate::spec::{check, Hyperparameters, Invalid};
@@ -47,11 +47,7 @@ impl Default for ParamsRAdam {
 
 impl Hyperparameters for ParamsRAdam {
     fn validate(&self) -> std::result::Result<(), Invalid> {
-        check::non_negative("lr", self.lr)?;
-        check::beta("beta1", self.beta1)?;
-        check::beta("beta2", self.beta2)?;
-        check::non_negative("eps", self.eps)?;
-        check::non_negative("weight_decay", self.weight_decay)
+        check::adam_family(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
     }
 }
 
@@ -68,17 +64,10 @@ pub struct RAdam {
     params: ParamsRAdam,
 }
 
-impl crate::fused::WithKernels for RAdam {}
+optimizer!(RAdam, ParamsRAdam);
 
-impl Optimizer for RAdam {
-    type Config = ParamsRAdam;
-
-    fn new(vars: Vec<Var>, params: ParamsRAdam) -> Result<Self> {
-        params.validate()?;
-        Ok(Self { slots: Slots::new(vars), params })
-    }
-
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
+impl RAdam {
+    fn update(&mut self, grads: &GradStore) -> Result<()> {
         let p = &self.params;
         let decay = WeightDecay::new(p.weight_decay, true);
         for item in self.slots.with_grads(grads) {
@@ -99,13 +88,5 @@ impl Optimizer for RAdam {
             var.set(&(param - update)?)?;
         }
         Ok(())
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.params.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.params.lr = lr;
     }
 }

@@ -10,10 +10,10 @@
 //! ```
 
 use candle::backprop::GradStore;
-use candle::{Result, Tensor, Var};
-use candle_nn::optim::Optimizer;
+use candle::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::macros::optimizer;
 use crate::parts::{value, SlotStep, Slots, WeightDecay};
 use crate::registry::OptimizerInfo;
 use crate::spec::{check, Hyperparameters, Invalid};
@@ -65,17 +65,10 @@ pub struct Sgd {
     params: ParamsSgd,
 }
 
-impl crate::fused::WithKernels for Sgd {}
+optimizer!(Sgd, ParamsSgd);
 
-impl Optimizer for Sgd {
-    type Config = ParamsSgd;
-
-    fn new(vars: Vec<Var>, params: ParamsSgd) -> Result<Self> {
-        params.validate()?;
-        Ok(Self { slots: Slots::new(vars), params })
-    }
-
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
+impl Sgd {
+    fn update(&mut self, grads: &GradStore) -> Result<()> {
         let p = &self.params;
         let decay = WeightDecay::new(p.weight_decay, false);
         for item in self.slots.with_grads(grads) {
@@ -96,13 +89,5 @@ impl Optimizer for Sgd {
             var.set(&(param - direction.affine(p.lr, 0.0)?)?)?;
         }
         Ok(())
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.params.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.params.lr = lr;
     }
 }

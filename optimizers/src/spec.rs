@@ -176,6 +176,16 @@ pub mod check {
         }
     }
 
+    /// The ranges of the hyperparameters Adam's relatives share: `lr`, `eps` and `weight_decay`
+    /// >= 0, `beta1` and `beta2` in `[0, 1)`.
+    pub fn adam_family(lr: f64, beta1: f64, beta2: f64, eps: f64, weight_decay: f64) -> Result<(), Invalid> {
+        non_negative("lr", lr)?;
+        beta("beta1", beta1)?;
+        beta("beta2", beta2)?;
+        non_negative("eps", eps)?;
+        non_negative("weight_decay", weight_decay)
+    }
+
     /// A fraction in `[0, 1]` (SGD's dampening).
     pub fn unit(key: &'static str, value: f64) -> Result<(), Invalid> {
         if (0.0..=1.0).contains(&value) {

@@ -144,13 +144,20 @@ fn every_config_expands_and_every_paper_table_has_a_quick_variant() {
         if let Some(full) = plan.experiment.strip_suffix("-quick") {
             let full = tasks::plan::load(&dir.join(format!("{full}.toml")), &Default::default()).unwrap();
             let arms = |p: &tasks::plan::Plan| {
-                let mut a: Vec<String> = p.runs.iter().map(|r| format!("{} {}", r.optimizer_label, r.optimizer)).collect();
+                let mut a: Vec<String> =
+                    p.runs.iter().map(|r| format!("{} {}", r.optimizer_label, r.optimizer)).collect();
                 a.sort();
                 a.dedup();
                 a
             };
-            assert_eq!(arms(&plan), arms(&full), "{}: the quick variant has the full one's optimizers", plan.experiment);
-            let reported = |p: &tasks::plan::Plan| p.runs.iter().map(|r| r.reported.len()).sum::<usize>() / p.runs.len().max(1);
+            assert_eq!(
+                arms(&plan),
+                arms(&full),
+                "{}: the quick variant has the full one's optimizers",
+                plan.experiment
+            );
+            let reported =
+                |p: &tasks::plan::Plan| p.runs.iter().map(|r| r.reported.len()).sum::<usize>() / p.runs.len().max(1);
             assert!(reported(&plan) > 0 || reported(&full) == 0, "{}: the paper's numbers too", plan.experiment);
         }
     }

@@ -1,4 +1,11 @@
-//! Optimizers that are another optimizer with other defaults (AdamW is Adam with decoupled
+//! The plumbing every optimizer shares, written once.
+//!
+//! [`optimizer!`] implements candle's `Optimizer` for an optimizer struct with `slots` and
+//! `params` (whose `lr` is the learning rate) and an inherent `fn update(&mut self, grads)`:
+//! construction validates the params, `step` calls `update`. Its file then holds only the
+//! algorithm.
+//!
+//! [`variant!`]: optimizers that are another optimizer with other defaults (AdamW is Adam with decoupled
 //! decay on by default, AMSGrad is Adam with `amsgrad` on, AdaiW is Adai with decoupled decay):
 //! a newtype over the params struct, whose `Default` differs, and one over the optimizer,
 //! which delegates. The update rule itself is written once, in the base optimizer's file.
@@ -62,3 +69,38 @@ macro_rules! variant {
 }
 
 pub(crate) use variant;
+
+macro_rules! optimizer {
+    ($name:ident, $params:ty) => {
+        $crate::macros::optimizer!($name, $params, |vars, params| Ok(Self {
+            slots: $crate::parts::Slots::new(vars),
+            params
+        }));
+    };
+    ($name:ident, $params:ty, |$vars:ident, $p:ident| $make:expr) => {
+        impl $crate::fused::WithKernels for $name {}
+
+        impl candle_nn::optim::Optimizer for $name {
+            type Config = $params;
+
+            fn new($vars: Vec<candle::Var>, $p: $params) -> candle::Result<Self> {
+                $crate::spec::Hyperparameters::validate(&$p)?;
+                $make
+            }
+
+            fn step(&mut self, grads: &candle::backprop::GradStore) -> candle::Result<()> {
+                self.update(grads)
+            }
+
+            fn learning_rate(&self) -> f64 {
+                self.params.lr
+            }
+
+            fn set_learning_rate(&mut self, lr: f64) {
+                self.params.lr = lr;
+            }
+        }
+    };
+}
+
+pub(crate) use optimizer;
