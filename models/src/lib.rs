@@ -5,12 +5,14 @@
 //! - [`resnet`]: ResNet-18 / 34 for CIFAR.
 //! - [`vgg`]: VGG-11 / 16 with BatchNorm for CIFAR.
 //! - [`densenet`]: DenseNet-121 for CIFAR, and AdaShift's smaller DenseNets.
+//! - [`googlenet`]: GoogLeNet for CIFAR.
 //!
 //! Each takes a `width` (or growth) that scales its channels, so that tests and CPU runs can use
 //! small versions of the same architecture.
 
 pub mod conv;
 pub mod densenet;
+pub mod googlenet;
 pub mod init;
 pub mod layers;
 pub mod mlp;

@@ -11,12 +11,14 @@
 //! vgg11     10 classes w 1:  9,231,114   w 0.125: 145,898
 //! vgg16     10 classes w 1: 14,728,266   w 0.125: 232,274   100 classes w 0.25: 935,796
 //! densenet121 10 classes w 1: 6,956,298  w 0.125: 119,146   100 classes w 1: 7,048,548
+//! googlenet 10 classes w 1: 6,166,250   w 0.125: 100,638   100 classes w 1: 6,258,500
 //! adashift-densenet-cifar k 24, 10 classes: 6,365,962   k 4: 194,282
 //! adashift-densenet-tiny depth 28, k 12, 200 classes: 553,280   k 4, 200 classes: 77,680
 //! ```
 
 use candle::{DType, Device, ModuleT, Result, Tensor};
 use models::densenet::DenseNet;
+use models::googlenet::GoogLeNet;
 use models::resnet::ResNet;
 use models::vgg::Vgg;
 use models::{Params, SeededRng};
@@ -46,6 +48,9 @@ fn parameter_counts_equal_pytorch() -> Result<()> {
         ("densenet121", |b| Ok(Box::new(DenseNet::densenet121(b, 10, 1.0)?)), 6_956_298),
         ("densenet121 w1/8", |b| Ok(Box::new(DenseNet::densenet121(b, 10, 0.125)?)), 119_146),
         ("densenet121 c100", |b| Ok(Box::new(DenseNet::densenet121(b, 100, 1.0)?)), 7_048_548),
+        ("googlenet", |b| Ok(Box::new(GoogLeNet::new(b, 10, 1.0)?)), 6_166_250),
+        ("googlenet w1/8", |b| Ok(Box::new(GoogLeNet::new(b, 10, 0.125)?)), 100_638),
+        ("googlenet c100", |b| Ok(Box::new(GoogLeNet::new(b, 100, 1.0)?)), 6_258_500),
         ("adashift densenet k24", |b| Ok(Box::new(DenseNet::adashift_cifar(b, 10, 24, 0.2)?)), 6_365_962),
         ("adashift densenet k4", |b| Ok(Box::new(DenseNet::adashift_cifar(b, 10, 4, 0.2)?)), 194_282),
         ("tiny densenet k12", |b| Ok(Box::new(DenseNet::adashift_tiny_imagenet(b, 200, 28, 12, 0.2)?)), 553_280),
@@ -111,6 +116,7 @@ fn every_trainable_variable_gets_a_gradient() -> Result<()> {
     gradient_flow("vgg11", |b| Ok(Box::new(Vgg::vgg11(b, 10, 0.0625)?)), 32, 10)?;
     gradient_flow("vgg16", |b| Ok(Box::new(Vgg::vgg16(b, 10, 0.0625)?)), 32, 10)?;
     gradient_flow("densenet121", |b| Ok(Box::new(DenseNet::densenet121(b, 10, 0.125)?)), 32, 10)?;
+    gradient_flow("googlenet", |b| Ok(Box::new(GoogLeNet::new(b, 10, 0.0625)?)), 32, 10)?;
     gradient_flow("adashift densenet", |b| Ok(Box::new(DenseNet::adashift_cifar(b, 10, 4, 0.2)?)), 32, 10)?;
     gradient_flow("tiny densenet", |b| Ok(Box::new(DenseNet::adashift_tiny_imagenet(b, 200, 10, 4, 0.2)?)), 64, 200)?;
     Ok(())

@@ -71,6 +71,26 @@ def densenet(growth, blocks, bottleneck, transition, stem_kernel, classes):
     return nn.ModuleList(mods)
 
 
+def inception(cin, n1, n3r, n3, n5r, n5, pool, width):
+    n1, n3r, n3, n5r, n5, pool = (scaled(c, width) for c in (n1, n3r, n3, n5r, n5, pool))
+    conv = lambda a, b, k: [nn.Conv2d(a, b, k, padding=k // 2), nn.BatchNorm2d(b)]
+    mods = conv(cin, n1, 1) + conv(cin, n3r, 1) + conv(n3r, n3, 3) + conv(cin, n5r, 1) + conv(n5r, n5, 3) \
+        + conv(n5, n5, 3) + conv(cin, pool, 1)
+    return nn.ModuleList(mods), n1 + n3 + n5 + pool
+
+
+def googlenet(classes, width):
+    stem = scaled(192, width)
+    mods, ch = [nn.Conv2d(3, stem, 3, padding=1), nn.BatchNorm2d(stem)], stem
+    for cfg in [(64, 96, 128, 16, 32, 32), (128, 128, 192, 32, 96, 64), (192, 96, 208, 16, 48, 64),
+                (160, 112, 224, 24, 64, 64), (128, 128, 256, 24, 64, 64), (112, 144, 288, 32, 64, 64),
+                (256, 160, 320, 32, 128, 128), (256, 160, 320, 32, 128, 128), (384, 192, 384, 48, 128, 128)]:
+        block, ch = inception(ch, *cfg, width)
+        mods.append(block)
+    mods.append(nn.Linear(ch, classes))
+    return nn.ModuleList(mods)
+
+
 def count(m):
     return sum(p.numel() for p in m.parameters())
 
@@ -82,6 +102,7 @@ MODELS = {
     "vgg16": lambda c, w: vgg([64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
                                512, 512, 512, "M"], c, w),
     "densenet121": lambda c, w: densenet(scaled(32, w), [6, 12, 24, 16], True, 0.5, 3, c),
+    "googlenet": googlenet,
     "adashift-densenet-cifar(k)": lambda c, k: densenet(k, [6, 12, 48, 32], True, "growth", 7, c),
     "adashift-densenet-tiny(k), depth 28": lambda c, k: densenet(k, [8, 8, 8], False, 1.0, 3, c),
 }

@@ -4,7 +4,7 @@
 //! both and prints the ratio.
 //!
 //!     cargo bench -p tasks --bench resnet18_step -- [--steps N] [--batch B] [--device cpu|cuda]
-//!         [--model resnet18|resnet34|vgg11|densenet121] [--width W]
+//!         [--model resnet18|resnet34|vgg11|densenet121|googlenet] [--width W]
 //!
 //! Prints the median step time after a warm-up step, split into forward, backward and
 //! optimizer step.
@@ -40,7 +40,8 @@ fn main() -> anyhow::Result<()> {
         "resnet34" => Box::new(ResNet::resnet34(&root, 10, width)?),
         "vgg11" => Box::new(models::vgg::Vgg::vgg11(&root, 10, width)?),
         "densenet121" => Box::new(models::densenet::DenseNet::densenet121(&root, 10, width)?),
-        other => anyhow::bail!("--model {other}: resnet18, resnet34, vgg11 or densenet121"),
+        "googlenet" => Box::new(models::googlenet::GoogLeNet::new(&root, 10, width)?),
+        other => anyhow::bail!("--model {other}: resnet18, resnet34, vgg11, densenet121 or googlenet"),
     };
     let spec = OptimizerSpec::new("sgd").with("lr", 0.1).with("momentum", 0.9).with("weight_decay", 5e-4);
     let mut opt = spec.build(params.trainable())?;

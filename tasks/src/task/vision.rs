@@ -6,6 +6,7 @@
 
 use candle::ModuleT;
 use models::densenet::DenseNet;
+use models::googlenet::GoogLeNet;
 use models::resnet::ResNet;
 use models::vgg::Vgg;
 use models::{ParamBuilder, Params, SeededRng};
@@ -53,6 +54,7 @@ enum Model {
     Vgg11,
     Vgg16,
     DenseNet121,
+    GoogLeNet,
     /// AdaShift's CIFAR DenseNet (growth 24, 7x7 stem, blocks 6-12-48-32, dropout 0.2).
     AdaShiftDenseNet,
     /// AdaShift's Tiny-ImageNet DenseNet (depth 28, growth 12, dropout 0.2).
@@ -67,6 +69,7 @@ impl Model {
             Model::Vgg11 => "vgg11",
             Model::Vgg16 => "vgg16",
             Model::DenseNet121 => "densenet121",
+            Model::GoogLeNet => "googlenet",
             Model::AdaShiftDenseNet => "densenet-adashift",
             Model::TinyDenseNet => "densenet",
         }
@@ -79,6 +82,7 @@ impl Model {
             Model::Vgg11 => "VGG-11 (BN)",
             Model::Vgg16 => "VGG-16 (BN)",
             Model::DenseNet121 => "DenseNet-121",
+            Model::GoogLeNet => "GoogLeNet",
             Model::AdaShiftDenseNet => "AdaShift's DenseNet (k 24, blocks 6-12-48-32, dropout 0.2)",
             Model::TinyDenseNet => "AdaShift's DenseNet (depth 28, k 12, dropout 0.2)",
         }
@@ -126,6 +130,7 @@ impl Model {
             Model::Vgg11 => Box::new(Vgg::vgg11(b, classes, width()?)?),
             Model::Vgg16 => Box::new(Vgg::vgg16(b, classes, width()?)?),
             Model::DenseNet121 => Box::new(DenseNet::densenet121(b, classes, width()?)?),
+            Model::GoogLeNet => Box::new(GoogLeNet::new(b, classes, width()?)?),
             Model::AdaShiftDenseNet => Box::new(DenseNet::adashift_cifar(b, classes, positive("growth")?, dropout()?)?),
             Model::TinyDenseNet => Box::new(DenseNet::adashift_tiny_imagenet(
                 b,
@@ -138,8 +143,15 @@ impl Model {
     }
 }
 
-const CIFAR_MODELS: [Model; 6] =
-    [Model::ResNet18, Model::ResNet34, Model::Vgg11, Model::Vgg16, Model::DenseNet121, Model::AdaShiftDenseNet];
+const CIFAR_MODELS: [Model; 7] = [
+    Model::ResNet18,
+    Model::ResNet34,
+    Model::Vgg11,
+    Model::Vgg16,
+    Model::DenseNet121,
+    Model::GoogLeNet,
+    Model::AdaShiftDenseNet,
+];
 
 fn common_options() -> Vec<OptionSpec> {
     vec![
