@@ -11,11 +11,11 @@
 //! ```
 
 use candle::backprop::GradStore;
-use candle::{Result, Tensor, Var};
-use candle_nn::optim::Optimizer;
+use candle::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::fused::{self, adam::AdamStep, HostVecs, Kernels, WithKernels};
+use crate::fused::{self, adam::AdamStep, HostVecs, Kernels};
+use crate::macros::optimizer;
 use crate::parts::{bias_correction, moments, value, SlotStep, Slots, WeightDecay};
 use crate::registry::OptimizerInfo;
 use crate::spec::{check, Hyperparameters, Invalid};
@@ -77,21 +77,10 @@ impl Adam {
     }
 }
 
-impl WithKernels for Adam {
-    fn new_with_kernels(vars: Vec<Var>, params: ParamsAdam, kernels: Kernels) -> Result<Self> {
-        params.validate()?;
-        Ok(Self { slots: Slots::new(vars), params, kernels })
-    }
-}
+optimizer!(Adam, ParamsAdam, |vars, params, kernels| Ok(Self { slots: Slots::new(vars), params, kernels }));
 
-impl Optimizer for Adam {
-    type Config = ParamsAdam;
-
-    fn new(vars: Vec<Var>, params: ParamsAdam) -> Result<Self> {
-        Self::new_with_kernels(vars, params, Kernels::Auto)
-    }
-
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
+impl Adam {
+    fn update(&mut self, grads: &GradStore) -> Result<()> {
         let p = &self.params;
         let decay = WeightDecay::new(p.weight_decay, p.decoupled);
         let kernels = self.kernels;
@@ -100,7 +89,7 @@ impl Optimizer for Adam {
             let SlotStep { t, var, state } = slot.advance(|var| {
                 let count = if p.amsgrad { 3 } else { 2 };
                 if kernels.fused_for(var) {
-                    return Ok(State::Host(HostVecs::filled(var.dtype(), count, var.elem_count(), 0.0)?));
+                    return Ok(State::Host(HostVecs::zeros(var.dtype(), count, var.elem_count())?));
                 }
                 Ok(State::Tensors {
                     m: var.zeros_like()?,
@@ -108,46 +97,29 @@ impl Optimizer for Adam {
                     vmax: if p.amsgrad { Some(var.zeros_like()?) } else { None },
                 })
             })?;
-            let (m, v, vmax) = match state {
+            let (bc1, bc2) = (bias_correction(p.beta1, t), bias_correction(p.beta2, t));
+            match state {
                 State::Host(host) => {
-                    let step = AdamStep {
-                        decay,
-                        lr: p.lr,
-                        beta1: p.beta1,
-                        beta2: p.beta2,
-                        eps: p.eps,
-                        bc1: bias_correction(p.beta1, t),
-                        bc2: bias_correction(p.beta2, t),
-                    };
+                    let step = AdamStep { decay, lr: p.lr, beta1: p.beta1, beta2: p.beta2, eps: p.eps, bc1, bc2 };
                     fused::apply("adam", var, grad, &step, host)?;
-                    continue;
                 }
-                State::Tensors { m, v, vmax } => (m, v, vmax),
-            };
-            let (param, grad) = decay.apply(&value(var), grad, p.lr)?;
-            *m = moments::ema(m, &grad, p.beta1)?;
-            *v = moments::ema_sq(v, &grad, p.beta2)?;
-            let v = match vmax {
-                Some(vmax) => {
-                    *vmax = moments::running_max(vmax, v)?;
-                    &*vmax
+                State::Tensors { m, v, vmax } => {
+                    let (param, grad) = decay.apply(&value(var), grad, p.lr)?;
+                    *m = moments::ema(m, &grad, p.beta1)?;
+                    *v = moments::ema_sq(v, &grad, p.beta2)?;
+                    let v = match vmax {
+                        Some(vmax) => {
+                            *vmax = moments::running_max(vmax, v)?;
+                            &*vmax
+                        }
+                        None => &*v,
+                    };
+                    let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), p.eps)?;
+                    let update = (&*m / denom)?.affine(p.lr / bc1, 0.0)?;
+                    var.set(&(param - update)?)?;
                 }
-                None => &*v,
-            };
-            let bc1 = bias_correction(p.beta1, t);
-            let bc2 = bias_correction(p.beta2, t);
-            let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), p.eps)?;
-            let update = (&*m / denom)?.affine(p.lr / bc1, 0.0)?;
-            var.set(&(param - update)?)?;
+            }
         }
         Ok(())
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.params.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.params.lr = lr;
     }
 }

@@ -1,9 +1,9 @@
 //! The plumbing every optimizer shares, written once.
 //!
-//! [`optimizer!`] implements candle's `Optimizer` for an optimizer struct with `slots` and
-//! `params` (whose `lr` is the learning rate) and an inherent `fn update(&mut self, grads)`:
-//! construction validates the params, `step` calls `update`. Its file then holds only the
-//! algorithm.
+//! [`optimizer!`] implements candle's `Optimizer` (and [`WithKernels`](crate::fused::WithKernels))
+//! for an optimizer struct with `slots` and `params` (whose `lr` is the learning rate) and an
+//! inherent `fn update(&mut self, grads)`: construction validates the params, `step` calls
+//! `update`. Its file then holds only the algorithm.
 //!
 //! [`variant!`]: optimizers that are another optimizer with other defaults (AdamW is Adam with decoupled
 //! decay on by default, AMSGrad is Adam with `amsgrad` on, AdaiW is Adai with decoupled decay):
@@ -78,14 +78,26 @@ macro_rules! optimizer {
         }));
     };
     ($name:ident, $params:ty, |$vars:ident, $p:ident| $make:expr) => {
-        impl $crate::fused::WithKernels for $name {}
+        $crate::macros::optimizer!($name, $params, |$vars, $p, _kernels| $make);
+    };
+    // With a fused kernel: the constructor also sees the `Kernels` choice (`Auto` from `new`).
+    ($name:ident, $params:ty, |$vars:ident, $p:ident, $k:ident| $make:expr) => {
+        impl $crate::fused::WithKernels for $name {
+            fn new_with_kernels(
+                $vars: Vec<candle::Var>,
+                $p: $params,
+                $k: $crate::fused::Kernels,
+            ) -> candle::Result<Self> {
+                $crate::spec::Hyperparameters::validate(&$p)?;
+                $make
+            }
+        }
 
         impl candle_nn::optim::Optimizer for $name {
             type Config = $params;
 
-            fn new($vars: Vec<candle::Var>, $p: $params) -> candle::Result<Self> {
-                $crate::spec::Hyperparameters::validate(&$p)?;
-                $make
+            fn new(vars: Vec<candle::Var>, params: $params) -> candle::Result<Self> {
+                $crate::fused::WithKernels::new_with_kernels(vars, params, $crate::fused::Kernels::Auto)
             }
 
             fn step(&mut self, grads: &candle::backprop::GradStore) -> candle::Result<()> {

@@ -292,8 +292,7 @@ impl OptimizerInfo {
                 expected: expected.to_string(),
                 got: value.describe(),
             })?;
-            let json = value.to_json();
-            params.insert(key.clone(), json);
+            params.insert(key.clone(), value.to_json());
         }
         Ok(params)
     }

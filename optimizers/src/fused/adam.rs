@@ -40,11 +40,10 @@ const SHRINK: u8 = 2;
 impl Kernel for AdamStep {
     /// Updates `param` in place; `state` is `[m, v]` or `[m, v, vmax]`.
     fn run<T: Real>(&self, param: &mut [T], grad: &[T], state: &mut [&mut [T]]) {
-        let (mode, decay) = match self.decay {
-            WeightDecay::None => (NO_DECAY, 0.0),
-            WeightDecay::L2(wd) => (L2, wd),
-            WeightDecay::Decoupled(wd) => (SHRINK, 1.0 - self.lr * wd),
-            WeightDecay::Fixed(wd) => (SHRINK, 1.0 - wd),
+        let (mode, decay) = match (self.decay, self.decay.shrink_factor(self.lr)) {
+            (_, Some(factor)) => (SHRINK, factor),
+            (WeightDecay::L2(wd), None) => (L2, wd),
+            _ => (NO_DECAY, 0.0),
         };
         let c = Consts {
             zero: T::of(0.0),
@@ -57,20 +56,22 @@ impl Kernel for AdamStep {
             step: T::of(self.lr / self.bc1),
             decay: T::of(decay),
         };
-        match (state, mode) {
-            ([m, v], NO_DECAY) => kernel::<T, NO_DECAY>(param, grad, m, v, None, c),
-            ([m, v], L2) => kernel::<T, L2>(param, grad, m, v, None, c),
-            ([m, v], _) => kernel::<T, SHRINK>(param, grad, m, v, None, c),
-            ([m, v, vmax], NO_DECAY) => kernel::<T, NO_DECAY>(param, grad, m, v, Some(vmax), c),
-            ([m, v, vmax], L2) => kernel::<T, L2>(param, grad, m, v, Some(vmax), c),
-            ([m, v, vmax], _) => kernel::<T, SHRINK>(param, grad, m, v, Some(vmax), c),
+        let (m, v, vmax) = match state {
+            [m, v] => (m, v, None),
+            [m, v, vmax] => (m, v, Some(&mut **vmax)),
             _ => unreachable!("Adam keeps two or three state vectors"),
+        };
+        match mode {
+            NO_DECAY => kernel::<T, NO_DECAY>(param, grad, m, v, vmax, c),
+            L2 => kernel::<T, L2>(param, grad, m, v, vmax, c),
+            _ => kernel::<T, SHRINK>(param, grad, m, v, vmax, c),
         }
     }
 }
 
 #[inline(always)]
-fn moments<T: Real, const MODE: u8>(p: T, g: T, m: &mut T, v: &mut T, c: &Consts<T>) -> (T, T) {
+/// Decays and updates the moments; returns the (decayed) parameter.
+fn moments<T: Real, const MODE: u8>(p: T, g: T, m: &mut T, v: &mut T, c: &Consts<T>) -> T {
     let (p, g) = match MODE {
         L2 => (p, g + (p * c.decay + c.zero)),
         SHRINK => (p * c.decay + c.zero, g),
@@ -78,7 +79,7 @@ fn moments<T: Real, const MODE: u8>(p: T, g: T, m: &mut T, v: &mut T, c: &Consts
     };
     *m = (*m * c.beta1 + c.zero) + (g * c.one_minus_beta1 + c.zero);
     *v = (*v * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero);
-    (p, g)
+    p
 }
 
 #[inline(always)]
@@ -92,13 +93,13 @@ fn kernel<T: Real, const MODE: u8>(
     grad: &[T],
     m: &mut [T],
     v: &mut [T],
-    vmax: Option<&mut &mut [T]>,
+    vmax: Option<&mut [T]>,
     c: Consts<T>,
 ) {
     match vmax {
         None => {
             for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
-                let (pd, _) = moments::<T, MODE>(*p, g, m, v, &c);
+                let pd = moments::<T, MODE>(*p, g, m, v, &c);
                 *p = update(pd, *m, *v, &c);
             }
         }
@@ -106,7 +107,7 @@ fn kernel<T: Real, const MODE: u8>(
             for ((((p, &g), m), v), vmax) in
                 param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()).zip(vmax.iter_mut())
             {
-                let (pd, _) = moments::<T, MODE>(*p, g, m, v, &c);
+                let pd = moments::<T, MODE>(*p, g, m, v, &c);
                 *vmax = vmax.maximum(*v);
                 *p = update(pd, *m, *vmax, &c);
             }

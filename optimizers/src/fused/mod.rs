@@ -85,12 +85,9 @@ impl Real for f64 {
 }
 
 /// An optimizer that can be told which kernels to use. Optimizers without a fused kernel
-/// keep the default, which ignores the choice.
+/// ignore the choice.
 pub trait WithKernels: candle_nn::optim::Optimizer {
-    fn new_with_kernels(vars: Vec<Var>, config: Self::Config, kernels: Kernels) -> Result<Self> {
-        let _ = kernels;
-        Self::new(vars, config)
-    }
+    fn new_with_kernels(vars: Vec<Var>, config: Self::Config, kernels: Kernels) -> Result<Self>;
 }
 
 /// Host state vectors of a fused optimizer, in the parameter's type.
@@ -101,11 +98,11 @@ pub(crate) enum HostVecs {
 }
 
 impl HostVecs {
-    /// `count` vectors of `len` elements filled with `value`.
-    pub fn filled(dtype: DType, count: usize, len: usize, value: f64) -> Result<Self> {
+    /// `count` vectors of `len` zeros.
+    pub fn zeros(dtype: DType, count: usize, len: usize) -> Result<Self> {
         match dtype {
-            DType::F32 => Ok(Self::F32(vec![vec![value as f32; len]; count])),
-            DType::F64 => Ok(Self::F64(vec![vec![value; len]; count])),
+            DType::F32 => Ok(Self::F32(vec![vec![0.0; len]; count])),
+            DType::F64 => Ok(Self::F64(vec![vec![0.0; len]; count])),
             other => candle::bail!("no fused kernel for {other:?}"),
         }
     }
@@ -150,9 +147,10 @@ struct FusedOp<'a, K> {
     state: RefCell<&'a mut HostVecs>,
 }
 
-fn contiguous<'s, T>(data: &'s [T], layout: &Layout, what: &str) -> Result<&'s [T]> {
+/// The range of a contiguous operand's elements in its storage.
+fn contiguous(layout: &Layout, what: &str) -> Result<std::ops::Range<usize>> {
     match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
+        Some((start, end)) => Ok(start..end),
         None => candle::bail!("fused kernel: the {what} is not contiguous"),
     }
 }
@@ -163,15 +161,14 @@ impl<K: Kernel> candle::InplaceOp2 for FusedOp<'_, K> {
     }
 
     fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
-        let (start, end) =
-            l1.contiguous_offsets().ok_or_else(|| candle::Error::Msg("parameter not contiguous".into()))?;
+        let (param, grad) = (contiguous(l1, "parameter")?, contiguous(l2, "gradient")?);
         let mut state = self.state.borrow_mut();
         match (s1, s2, &mut **state) {
             (CpuStorage::F32(p), CpuStorage::F32(g), HostVecs::F32(s)) => {
-                for_chunks(&mut p[start..end], contiguous(g, l2, "gradient")?, s, self.kernel)
+                for_chunks(&mut p[param], &g[grad], s, self.kernel)
             }
             (CpuStorage::F64(p), CpuStorage::F64(g), HostVecs::F64(s)) => {
-                for_chunks(&mut p[start..end], contiguous(g, l2, "gradient")?, s, self.kernel)
+                for_chunks(&mut p[param], &g[grad], s, self.kernel)
             }
             _ => candle::bail!("{}: the parameter, its gradient and its state must share one type", self.name),
         }

@@ -40,14 +40,25 @@ impl WeightDecay {
         matches!(self, Self::Decoupled(_) | Self::Fixed(_))
     }
 
+    /// The factor a decoupled style multiplies the parameter by at learning rate `lr`
+    /// (`None` for the styles that leave the parameter alone).
+    pub fn shrink_factor(self, lr: f64) -> Option<f64> {
+        match self {
+            Self::Decoupled(wd) => Some(1.0 - lr * wd),
+            Self::Fixed(wd) => Some(1.0 - wd),
+            Self::None | Self::L2(_) => None,
+        }
+    }
+
     /// Applies the decay to a parameter and its gradient: returns `(param, grad)` to use in the
     /// rest of the update. Only one of the two differs from its input.
     pub fn apply(self, param: &Tensor, grad: &Tensor, lr: f64) -> Result<(Tensor, Tensor)> {
+        if let Some(factor) = self.shrink_factor(lr) {
+            return Ok((param.affine(factor, 0.0)?, grad.clone()));
+        }
         match self {
-            Self::None => Ok((param.clone(), grad.clone())),
             Self::L2(wd) => Ok((param.clone(), (grad + param.affine(wd, 0.0)?)?)),
-            Self::Decoupled(wd) => Ok((param.affine(1.0 - lr * wd, 0.0)?, grad.clone())),
-            Self::Fixed(wd) => Ok((param.affine(1.0 - wd, 0.0)?, grad.clone())),
+            _ => Ok((param.clone(), grad.clone())),
         }
     }
 }
