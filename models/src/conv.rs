@@ -12,10 +12,12 @@
 //! kernel grad:  dW   = sum_n dout_n (Cout x L) . cols(x_n)^T (L x CKK)
 //! ```
 //! with `L = Hout Wout` and `CKK = Cin k k`. Other devices and dtypes use candle's `conv2d`.
-//! `tests/conv.rs` checks values and gradients against candle's.
+//! The tests below check values and gradients against candle's.
 
 use candle::{CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor};
 use rayon::prelude::*;
+
+use crate::cpu::{contiguous, dispatch2, output, valid_columns, Float};
 
 /// The geometry of one convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,16 +43,16 @@ impl Geometry {
         self.c_in * self.k * self.k
     }
 
+    /// The output columns whose input column is inside the image for kernel column `kx`.
+    fn columns(&self, kx: usize) -> (usize, usize, usize) {
+        valid_columns(self.w, self.w_out, self.pad, self.stride, kx)
+    }
+
     /// A 1x1, stride-1, unpadded convolution: the image is its own im2col matrix.
     fn pointwise(&self) -> bool {
         self.k == 1 && self.stride == 1 && self.pad == 0
     }
 }
-
-/// Types the GEMM runs on.
-trait Float: candle::WithDType + num_traits::Float + std::ops::AddAssign + Send + Sync + 'static {}
-impl Float for f32 {}
-impl Float for f64 {}
 
 /// A per-thread scratch buffer for im2col matrices, grown as needed and kept between calls:
 /// fresh large allocations page-fault and zero their pages on every step.
@@ -77,29 +79,6 @@ fn with_scratch<T: Float, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
     })
 }
 
-/// A vector of `len` elements that the caller overwrites entirely before reading.
-fn output<T: Float>(len: usize) -> Vec<T> {
-    let mut v = Vec::with_capacity(len);
-    // SAFETY: f32 / f64 have no invalid bit patterns, and every caller writes all `len`
-    // elements (GEMM without accumulation, or col2im after its fill) before any read.
-    #[allow(clippy::uninit_vec)]
-    unsafe {
-        v.set_len(len)
-    };
-    v
-}
-
-/// The output columns `ox` whose input column `ox * stride + kx - pad` is inside the image, as
-/// a range, and that input column for the first of them.
-#[inline]
-fn valid_columns(g: &Geometry, kx: usize) -> (usize, usize, usize) {
-    // ix = ox * stride + kx - pad >= 0  and  < w
-    let lo = g.pad.saturating_sub(kx).div_ceil(g.stride);
-    let hi = ((g.w + g.pad).saturating_sub(kx)).div_ceil(g.stride).min(g.w_out);
-    let lo = lo.min(hi);
-    (lo, hi, lo * g.stride + kx - g.pad.min(lo * g.stride + kx))
-}
-
 fn im2col<T: Float>(x: &[T], g: &Geometry, cols: &mut [T]) {
     let l = g.l();
     for c in 0..g.c_in {
@@ -107,7 +86,7 @@ fn im2col<T: Float>(x: &[T], g: &Geometry, cols: &mut [T]) {
         for ky in 0..g.k {
             for kx in 0..g.k {
                 let row = &mut cols[((c * g.k + ky) * g.k + kx) * l..][..l];
-                let (lo, hi, first) = valid_columns(g, kx);
+                let (lo, hi, first) = g.columns(kx);
                 for oy in 0..g.h_out {
                     let iy = (oy * g.stride + ky) as isize - g.pad as isize;
                     let out = &mut row[oy * g.w_out..(oy + 1) * g.w_out];
@@ -139,7 +118,7 @@ fn col2im<T: Float>(cols: &[T], g: &Geometry, x: &mut [T]) {
         for ky in 0..g.k {
             for kx in 0..g.k {
                 let row = &cols[((c * g.k + ky) * g.k + kx) * l..][..l];
-                let (lo, hi, first) = valid_columns(g, kx);
+                let (lo, hi, first) = g.columns(kx);
                 if lo >= hi {
                     continue;
                 }
@@ -201,29 +180,6 @@ fn matmul<T: Float>(
             gemm::Parallelism::None,
         )
     }
-}
-
-fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle::bail!("conv2d: the {what} is not contiguous"),
-    }
-}
-
-macro_rules! dispatch {
-    ($name:literal, $s1:expr, $l1:expr, $s2:expr, $l2:expr, $f:ident, $g:expr) => {
-        match ($s1, $s2) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                let out = $f(contiguous(a, $l1, "first operand")?, contiguous(b, $l2, "second operand")?, $g);
-                Ok((CpuStorage::F32(out.0), out.1))
-            }
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                let out = $f(contiguous(a, $l1, "first operand")?, contiguous(b, $l2, "second operand")?, $g);
-                Ok((CpuStorage::F64(out.0), out.1))
-            }
-            _ => candle::bail!(concat!($name, ": f32 or f64 operands of one type")),
-        }
-    };
 }
 
 fn forward<T: Float>(x: &[T], w: &[T], g: &Geometry) -> (Vec<T>, Shape) {
@@ -303,7 +259,7 @@ impl CustomOp2 for ConvOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        dispatch!("conv2d", s1, l1, s2, l2, forward, &self.0)
+        dispatch2!("conv2d", s1, l1, s2, l2, |a, b| forward(a, b, &self.0))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, dout: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -320,7 +276,7 @@ impl CustomOp2 for GradInputOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        dispatch!("conv2d input gradient", s1, l1, s2, l2, grad_input, &self.0)
+        dispatch2!("conv2d input gradient", s1, l1, s2, l2, |a, b| grad_input(a, b, &self.0))
     }
 }
 
@@ -330,7 +286,7 @@ impl CustomOp2 for GradKernelOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        dispatch!("conv2d kernel gradient", s1, l1, s2, l2, grad_kernel, &self.0)
+        dispatch2!("conv2d kernel gradient", s1, l1, s2, l2, |a, b| grad_kernel(a, b, &self.0))
     }
 }
 
@@ -442,16 +398,7 @@ impl CustomOp2 for ChannelBias {
         if l2.dims() != [c] {
             candle::bail!("channel bias of shape {:?} for {c} channels", l2.dims())
         }
-        let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(b)) => {
-                CpuStorage::F32(add_bias(contiguous(x, l1, "input")?, contiguous(b, l2, "bias")?, n * c))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(b)) => {
-                CpuStorage::F64(add_bias(contiguous(x, l1, "input")?, contiguous(b, l2, "bias")?, n * c))
-            }
-            _ => candle::bail!("channel bias: f32 or f64 operands of one type"),
-        };
-        Ok((out, l1.shape().clone()))
+        dispatch2!("channel bias", s1, l1, s2, l2, |x, b| (add_bias(x, b, n * c), l1.shape().clone()))
     }
 
     fn bwd(&self, _x: &Tensor, _b: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
@@ -468,8 +415,12 @@ impl candle::CustomOp1 for ChannelSum {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = l.shape().dims4()?;
         let out = match s {
-            CpuStorage::F32(x) => CpuStorage::F32(channel_sum(contiguous(x, l, "gradient")?, (n, c, h * w))),
-            CpuStorage::F64(x) => CpuStorage::F64(channel_sum(contiguous(x, l, "gradient")?, (n, c, h * w))),
+            CpuStorage::F32(x) => {
+                CpuStorage::F32(channel_sum(contiguous(x, l, "channel sum", "gradient")?, (n, c, h * w)))
+            }
+            CpuStorage::F64(x) => {
+                CpuStorage::F64(channel_sum(contiguous(x, l, "channel sum", "gradient")?, (n, c, h * w)))
+            }
             _ => candle::bail!("channel sum: f32 or f64"),
         };
         Ok((out, Shape::from(c)))
@@ -479,26 +430,20 @@ impl candle::CustomOp1 for ChannelSum {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::SeededRng;
-    use candle::Device;
+    use crate::cpu::testing::{max_diff, random};
 
-    fn random(shape: (usize, usize, usize, usize), seed: u64) -> Result<Tensor> {
-        let n = shape.0 * shape.1 * shape.2 * shape.3;
-        Tensor::from_vec(SeededRng::new(seed).normal_vec(n, 0.0, 1.0), shape, &Device::Cpu)?.to_dtype(DType::F64)
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
-        (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()
+    fn normal(shape: &[usize], seed: u64) -> Result<Tensor> {
+        random(shape, seed, 0.0, 1.0)
     }
 
     #[test]
     fn channel_bias_and_its_gradient() -> Result<()> {
-        let x = candle::Var::from_tensor(&random((2, 3, 4, 5), 1)?)?;
-        let b = candle::Var::from_tensor(&random((1, 1, 1, 3), 2)?.flatten_all()?)?;
+        let x = candle::Var::from_tensor(&normal(&[2, 3, 4, 5], 1)?)?;
+        let b = candle::Var::from_tensor(&normal(&[1, 1, 1, 3], 2)?.flatten_all()?)?;
         let ours = add_channel_bias(x.as_tensor(), b.as_tensor())?;
         let theirs = x.as_tensor().broadcast_add(&b.as_tensor().reshape((1, 3, 1, 1))?)?;
         assert!(max_diff(&ours, &theirs)? < 1e-15);
-        let w = random((2, 3, 4, 5), 3)?;
+        let w = normal(&[2, 3, 4, 5], 3)?;
         let g1 = (ours * &w)?.sum_all()?.backward()?;
         let g2 = (theirs * &w)?.sum_all()?.backward()?;
         for v in [&x, &b] {
@@ -518,13 +463,13 @@ mod tests {
             (1, 3, 12, 12, 4, 7, 2, 3),
             (2, 2, 4, 4, 2, 3, 1, 0),
         ] {
-            let x = candle::Var::from_tensor(&random((n, ci, h, w), 1)?)?;
-            let kernel = candle::Var::from_tensor(&random((co, ci, k, k), 2)?)?;
+            let x = candle::Var::from_tensor(&normal(&[n, ci, h, w], 1)?)?;
+            let kernel = candle::Var::from_tensor(&normal(&[co, ci, k, k], 2)?)?;
             let ours = conv2d(x.as_tensor(), kernel.as_tensor(), s, p)?;
             let theirs = x.as_tensor().conv2d(kernel.as_tensor(), p, s, 1, 1)?;
             assert_eq!(ours.dims(), theirs.dims());
             assert!(max_diff(&ours, &theirs)? < 1e-10, "values for {:?}", (n, ci, h, w, co, k, s, p));
-            let weights = random(theirs.dims4()?, 3)?;
+            let weights = normal(theirs.dims(), 3)?;
             let g1 = (ours * &weights)?.sum_all()?.backward()?;
             let g2 = (theirs * &weights)?.sum_all()?.backward()?;
             for var in [&x, &kernel] {

@@ -47,9 +47,7 @@ impl Params {
 
     /// The trainable parameters, sorted by name (a stable order for optimizers).
     pub fn trainable(&self) -> Vec<Var> {
-        let mut v = self.store.lock().expect("params lock").trainable.clone();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v.into_iter().map(|(_, var)| var).collect()
+        self.named_trainable().into_iter().map(|(_, var)| var).collect()
     }
 
     /// The trainable parameters with their names, sorted by name.
@@ -88,8 +86,7 @@ pub struct ParamBuilder {
 impl ParamBuilder {
     /// A builder for the names under `name`.
     pub fn pp(&self, name: impl std::fmt::Display) -> Self {
-        let prefix = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
-        Self { params: self.params.clone(), prefix }
+        Self { params: self.params.clone(), prefix: self.name(&name.to_string()) }
     }
 
     fn name(&self, name: &str) -> String {
@@ -134,16 +131,17 @@ impl ParamBuilder {
 
     /// A trainable parameter filled with `value`.
     pub fn constant(&self, name: &str, shape: impl Into<Shape>, value: f32) -> Result<Tensor> {
-        let shape = shape.into();
-        let n = shape.elem_count();
-        self.make(name, shape, vec![value; n], true)
+        self.filled(name, shape.into(), value, true)
     }
 
     /// A buffer (not trainable) filled with `value`.
     pub fn buffer(&self, name: &str, shape: impl Into<Shape>, value: f32) -> Result<Tensor> {
-        let shape = shape.into();
+        self.filled(name, shape.into(), value, false)
+    }
+
+    fn filled(&self, name: &str, shape: Shape, value: f32, trainable: bool) -> Result<Tensor> {
         let n = shape.elem_count();
-        self.make(name, shape, vec![value; n], false)
+        self.make(name, shape, vec![value; n], trainable)
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::Mutex;
 
 use candle::{DType, ModuleT, Result, Tensor, D};
 
+use crate::cpu::{contiguous, valid_columns};
 use crate::rng::SeededRng;
 
 /// Dropout with seeded masks. candle's `ops::dropout` draws from an unseeded generator; here a
@@ -60,11 +61,6 @@ pub fn global_avg_pool(xs: &Tensor) -> Result<Tensor> {
     xs.flatten_from(2)?.mean(D::Minus1)
 }
 
-/// Counts the elements of a tensor equal to zero (for tests of masks).
-pub fn zeros(xs: &Tensor) -> Result<usize> {
-    Ok(xs.eq(0.0)?.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()? as usize)
-}
-
 /// Max pooling with a `kernel` x `kernel` window, `stride` and `padding` (candle's pooling has no
 /// padding, and its backward pass is right only when the kernel equals the stride). On the CPU
 /// in f32, one pass with the argmax kept for the gradient, as PyTorch. Elsewhere the maximum of
@@ -117,13 +113,10 @@ impl MaxPool {
                     let row = &plane[iy as usize * w..(iy as usize + 1) * w];
                     let base = iy as u32 * w as u32;
                     for kx in 0..k {
-                        // ox with 0 <= ox * s + kx - p < w
-                        let lo = p.saturating_sub(kx).div_ceil(s).min(wo);
-                        let hi = (w + p).saturating_sub(kx).div_ceil(s).min(wo);
+                        let (lo, hi, start) = valid_columns(w, wo, p, s, kx);
                         if lo >= hi {
                             continue;
                         }
-                        let start = lo * s + kx - p;
                         let src = row[start..].iter().step_by(s);
                         let cells = best[lo..hi].iter_mut().zip(at[lo..hi].iter_mut());
                         for (j, ((b, t), &v)) in cells.zip(src).enumerate() {
@@ -151,9 +144,7 @@ impl candle::CustomOp1 for MaxPool {
     ) -> Result<(candle::CpuStorage, candle::Shape)> {
         let (n, c, h, w) = layout.shape().dims4()?;
         let candle::CpuStorage::F32(data) = storage else { candle::bail!("max_pool2d: f32 only") };
-        let (a, b) =
-            layout.contiguous_offsets().ok_or_else(|| candle::Error::Msg("max_pool2d: not contiguous".into()))?;
-        let (out, argmax) = self.pool(&data[a..b], (n, c, h, w));
+        let (out, argmax) = self.pool(contiguous(data, layout, "max_pool2d", "input")?, (n, c, h, w));
         *self.argmax.lock().expect("pool lock") = Some(argmax);
         Ok((candle::CpuStorage::F32(out), (n, c, self.out_size(h), self.out_size(w)).into()))
     }
@@ -212,7 +203,9 @@ fn max_pool2d_composed(xs: &Tensor, kernel: usize, stride: usize, padding: usize
         let len = t.dim(dim)?;
         let need = count * stride;
         let t = if len < need {
-            let extra = t.narrow(dim, len - 1, 1)?.repeat(rep(dim, need - len))?;
+            let mut times = vec![1; t.rank()];
+            times[dim] = need - len;
+            let extra = t.narrow(dim, len - 1, 1)?.repeat(times)?;
             Tensor::cat(&[&t, &extra], dim)?
         } else {
             t.narrow(dim, 0, need)?
@@ -236,16 +229,15 @@ fn max_pool2d_composed(xs: &Tensor, kernel: usize, stride: usize, padding: usize
     Ok(out.expect("the window has at least one element"))
 }
 
-fn rep(dim: usize, times: usize) -> Vec<usize> {
-    let mut r = vec![1; 4];
-    r[dim] = times;
-    r
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle::Device;
+
+    /// Counts the elements of a tensor equal to zero.
+    fn zeros(xs: &Tensor) -> Result<usize> {
+        Ok(xs.eq(0.0)?.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()? as usize)
+    }
 
     #[test]
     fn the_cpu_op_and_the_composition_agree() -> Result<()> {

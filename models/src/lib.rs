@@ -11,6 +11,7 @@
 //! small versions of the same architecture.
 
 pub mod conv;
+mod cpu;
 pub mod densenet;
 pub mod googlenet;
 pub mod init;

@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex};
 use candle::{CpuStorage, CustomOp3, DType, Layout, ModuleT, Result, Shape, Tensor, Var};
 use rayon::prelude::*;
 
+use crate::cpu::{contiguous, output, Float};
+
 const EPS: f64 = 1e-5;
 const MOMENTUM: f64 = 0.1;
 
@@ -30,7 +32,10 @@ const MOMENTUM: f64 = 0.1;
 struct Saved {
     mean: Vec<f64>,
     invstd: Vec<f64>,
-    var: Vec<f64>,
+    /// `gamma invstd`, the scale of the normalised input.
+    a: Vec<f64>,
+    /// The unbiased batch variance, for the running statistics.
+    unbiased_var: Vec<f64>,
     /// (dgamma, dbeta) of the backward pass, left by the op that computes dx.
     param_grads: Option<(Vec<f64>, Vec<f64>)>,
 }
@@ -41,17 +46,11 @@ struct BnTrain {
     saved: Arc<Mutex<Saved>>,
 }
 
-/// Its gradient: dx from (x, dy, [gamma; beta]); dgamma and dbeta are left in `saved`.
+/// Its gradient: dx from (x, dy, y), where `y > 0` is the ReLU's mask; dgamma and dbeta are
+/// left in `saved`.
 struct BnGrad {
     relu: bool,
     saved: Arc<Mutex<Saved>>,
-}
-
-fn cont<'a, T>(data: &'a [T], layout: &Layout) -> Result<&'a [T]> {
-    layout
-        .contiguous_offsets()
-        .map(|(a, b)| &data[a..b])
-        .ok_or_else(|| candle::Error::Msg("batch norm: operand not contiguous".into()))
 }
 
 /// (N, C, plane) of an activation's layout.
@@ -62,10 +61,6 @@ fn geometry(layout: &Layout) -> Result<(usize, usize, usize)> {
     }
     Ok((dims[0], dims[1], dims[2..].iter().product()))
 }
-
-trait Float: candle::WithDType + num_traits::Zero + PartialOrd + Send + Sync {}
-impl Float for f32 {}
-impl Float for f64 {}
 
 /// `sum f(v)` over a slice in f64, with eight independent accumulators so that the additions
 /// do not wait on one another (a single running sum is bound by the adder's latency).
@@ -114,11 +109,18 @@ fn train_forward<T: Float>(
         })
         .collect();
     saved.mean = stats.iter().map(|s| s.0).collect();
-    saved.var = stats.iter().map(|s| s.1).collect();
+    saved.unbiased_var = stats.iter().map(|s| s.1 * m / (m - 1.0).max(1.0)).collect();
     saved.invstd = stats.iter().map(|s| 1.0 / (s.1 + EPS).sqrt()).collect();
-    let mut y = vec![T::zero(); x.len()];
+    saved.a = gamma.iter().zip(&saved.invstd).map(|(g, invstd)| g.to_f64() * invstd).collect();
+    let scale_shift: Vec<(T, T)> = (0..c)
+        .map(|ch| {
+            let scale = T::from_f64(saved.invstd[ch]) * gamma[ch];
+            (scale, beta[ch] - T::from_f64(saved.mean[ch]) * scale)
+        })
+        .collect();
+    let mut y = output(x.len());
     y.par_chunks_mut(plane).zip(x.par_chunks(plane)).enumerate().for_each(|(k, (out, inp))| {
-        let (scale, shift) = affine(saved, gamma, beta, k % c);
+        let (scale, shift) = scale_shift[k % c];
         for (o, &v) in out.iter_mut().zip(inp) {
             let r = v * scale + shift;
             *o = if relu && r < T::zero() { T::zero() } else { r };
@@ -127,20 +129,9 @@ fn train_forward<T: Float>(
     y
 }
 
-/// The per-channel `y = x scale + shift` of the forward pass, in the activation's type (the
-/// backward pass recomputes the ReLU's mask with exactly these numbers).
-fn affine<T: Float>(saved: &Saved, gamma: &[T], beta: &[T], ch: usize) -> (T, T) {
-    let scale = T::from_f64(saved.invstd[ch]) * gamma[ch];
-    (scale, beta[ch] - T::from_f64(saved.mean[ch]) * scale)
-}
-
-/// (dx, dgamma, dbeta); the ReLU's mask is recomputed from x.
-#[allow(clippy::type_complexity)]
+/// (dx, dgamma, dbeta); with `relu`, the gradient passes where the output `y` is positive.
 fn train_backward<T: Float>(
-    x: &[T],
-    dy: &[T],
-    gamma: &[T],
-    beta: &[T],
+    (x, dy, y): (&[T], &[T], &[T]),
     g: (usize, usize, usize),
     relu: bool,
     saved: &Saved,
@@ -151,27 +142,26 @@ fn train_backward<T: Float>(
     let sums: Vec<(f64, f64)> = (0..c)
         .into_par_iter()
         .map(|ch| {
-            let (scale, shift) = affine(saved, gamma, beta, ch);
             let mean = saved.mean[ch];
             let (mut db, mut dxm) = (0.0f64, 0.0f64);
-            let term = |xv: T, gv: T| -> (f64, f64) {
-                let live = !relu || xv * scale + shift > T::zero();
+            let term = |xv: T, gv: T, yv: T| -> (f64, f64) {
+                let live = !relu || yv > T::zero();
                 let gv = if live { gv.to_f64() } else { 0.0 };
                 (gv, gv * (xv.to_f64() - mean))
             };
-            for (xp, dp) in planes(x, g, ch).zip(planes(dy, g, ch)) {
+            for ((xp, dp), yp) in planes(x, g, ch).zip(planes(dy, g, ch)).zip(planes(y, g, ch)) {
                 let (mut acc_b, mut acc_x) = ([0.0f64; 8], [0.0f64; 8]);
-                let (xs, ds) = (xp.chunks_exact(8), dp.chunks_exact(8));
-                let (x_rest, d_rest) = (xs.remainder(), ds.remainder());
-                for (xc, dc) in xs.zip(ds) {
+                let (xs, ds, ys) = (xp.chunks_exact(8), dp.chunks_exact(8), yp.chunks_exact(8));
+                let (x_rest, d_rest, y_rest) = (xs.remainder(), ds.remainder(), ys.remainder());
+                for ((xc, dc), yc) in xs.zip(ds).zip(ys) {
                     for k in 0..8 {
-                        let (b, xm) = term(xc[k], dc[k]);
+                        let (b, xm) = term(xc[k], dc[k], yc[k]);
                         acc_b[k] += b;
                         acc_x[k] += xm;
                     }
                 }
-                for (&xv, &gv) in x_rest.iter().zip(d_rest) {
-                    let (b, xm) = term(xv, gv);
+                for ((&xv, &gv), &yv) in x_rest.iter().zip(d_rest).zip(y_rest) {
+                    let (b, xm) = term(xv, gv, yv);
                     acc_b[0] += b;
                     acc_x[0] += xm;
                 }
@@ -182,23 +172,22 @@ fn train_backward<T: Float>(
         })
         .collect();
     // dx = a (dy - dbeta / M - xhat dgamma / M) = k1 dy + k2 x + k3 per channel, a = gamma invstd.
-    let coefficients: Vec<(T, T, T, T, T)> = (0..c)
+    let coefficients: Vec<(T, T, T)> = (0..c)
         .map(|ch| {
             let (dg, db) = sums[ch];
-            let invstd = saved.invstd[ch];
-            let a = gamma[ch].to_f64() * invstd;
-            let k2 = -a * dg / m * invstd;
+            let a = saved.a[ch];
+            let k2 = -a * dg / m * saved.invstd[ch];
             let k3 = -a * db / m - k2 * saved.mean[ch];
-            let (scale, shift) = affine(saved, gamma, beta, ch);
-            (T::from_f64(a), T::from_f64(k2), T::from_f64(k3), scale, shift)
+            (T::from_f64(a), T::from_f64(k2), T::from_f64(k3))
         })
         .collect();
-    let mut dx = vec![T::zero(); x.len()];
+    let mut dx = output(x.len());
     dx.par_chunks_mut(plane).enumerate().for_each(|(k, out)| {
-        let (k1, k2, k3, scale, shift) = coefficients[k % c];
+        let (k1, k2, k3) = coefficients[k % c];
         let o = k * plane;
-        for ((d, &xv), &gv) in out.iter_mut().zip(&x[o..o + plane]).zip(&dy[o..o + plane]) {
-            let live = !relu || xv * scale + shift > T::zero();
+        let inputs = x[o..o + plane].iter().zip(&dy[o..o + plane]).zip(&y[o..o + plane]);
+        for (d, ((&xv, &gv), &yv)) in out.iter_mut().zip(inputs) {
+            let live = !relu || yv > T::zero();
             let gv = if live { gv } else { T::zero() };
             *d = k1 * gv + k2 * xv + k3;
         }
@@ -221,14 +210,28 @@ impl CustomOp3 for BnTrain {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = geometry(l1)?;
+        if l2.dims() != [g.1] || l3.dims() != [g.1] {
+            candle::bail!("batch norm: weight {:?} and bias {:?} for {} channels", l2.dims(), l3.dims(), g.1)
+        }
         let mut saved = self.saved.lock().expect("bn lock");
+        let op = "batch norm";
         let out = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => {
-                CpuStorage::F32(train_forward(cont(x, l1)?, cont(w, l2)?, cont(b, l3)?, g, self.relu, &mut saved))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => {
-                CpuStorage::F64(train_forward(cont(x, l1)?, cont(w, l2)?, cont(b, l3)?, g, self.relu, &mut saved))
-            }
+            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => CpuStorage::F32(train_forward(
+                contiguous(x, l1, op, "input")?,
+                contiguous(w, l2, op, "weight")?,
+                contiguous(b, l3, op, "bias")?,
+                g,
+                self.relu,
+                &mut saved,
+            )),
+            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => CpuStorage::F64(train_forward(
+                contiguous(x, l1, op, "input")?,
+                contiguous(w, l2, op, "weight")?,
+                contiguous(b, l3, op, "bias")?,
+                g,
+                self.relu,
+                &mut saved,
+            )),
             _ => candle::bail!("batch norm: f32 or f64 operands of one type"),
         };
         Ok((out, l1.shape().clone()))
@@ -238,14 +241,12 @@ impl CustomOp3 for BnTrain {
         &self,
         x: &Tensor,
         gamma: &Tensor,
-        beta: &Tensor,
-        _y: &Tensor,
+        _beta: &Tensor,
+        y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         // One pass computes dx and leaves dgamma and dbeta in `saved`.
-        let gamma_beta = Tensor::cat(&[gamma, beta], 0)?;
-        let dx =
-            x.apply_op3_no_bwd(&dy.contiguous()?, &gamma_beta, &BnGrad { relu: self.relu, saved: self.saved.clone() })?;
+        let dx = x.apply_op3_no_bwd(&dy.contiguous()?, y, &BnGrad { relu: self.relu, saved: self.saved.clone() })?;
         let (dgamma, dbeta) = self.saved.lock().expect("bn lock").param_grads.take().expect("left by the dx pass");
         let param = |v: Vec<f64>| Tensor::from_vec(v, gamma.dims(), gamma.device())?.to_dtype(gamma.dtype());
         Ok((Some(dx), Some(param(dgamma)?), Some(param(dbeta)?)))
@@ -268,17 +269,24 @@ impl CustomOp3 for BnGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let g = geometry(l1)?;
         let mut saved = self.saved.lock().expect("bn lock");
+        let op = "batch norm gradient";
         let (dx, dgamma, dbeta) = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(dy), CpuStorage::F32(gb)) => {
-                let gb = cont(gb, l3)?;
-                let (dx, dg, db) =
-                    train_backward(cont(x, l1)?, cont(dy, l2)?, &gb[..g.1], &gb[g.1..], g, self.relu, &saved);
+            (CpuStorage::F32(x), CpuStorage::F32(dy), CpuStorage::F32(y)) => {
+                let operands = (
+                    contiguous(x, l1, op, "input")?,
+                    contiguous(dy, l2, op, "gradient")?,
+                    contiguous(y, l3, op, "output")?,
+                );
+                let (dx, dg, db) = train_backward(operands, g, self.relu, &saved);
                 (CpuStorage::F32(dx), dg, db)
             }
-            (CpuStorage::F64(x), CpuStorage::F64(dy), CpuStorage::F64(gb)) => {
-                let gb = cont(gb, l3)?;
-                let (dx, dg, db) =
-                    train_backward(cont(x, l1)?, cont(dy, l2)?, &gb[..g.1], &gb[g.1..], g, self.relu, &saved);
+            (CpuStorage::F64(x), CpuStorage::F64(dy), CpuStorage::F64(y)) => {
+                let operands = (
+                    contiguous(x, l1, op, "input")?,
+                    contiguous(dy, l2, op, "gradient")?,
+                    contiguous(y, l3, op, "output")?,
+                );
+                let (dx, dg, db) = train_backward(operands, g, self.relu, &saved);
                 (CpuStorage::F64(dx), dg, db)
             }
             _ => candle::bail!("batch norm gradient: f32 or f64 operands of one type"),
@@ -339,11 +347,9 @@ impl BatchNorm2d {
         }
         let saved = Arc::new(Mutex::new(Saved::default()));
         let y = x.contiguous()?.apply_op3(&self.weight, &self.bias, BnTrain { relu, saved: saved.clone() })?;
-        let (n, _, plane) = (x.dim(0)?, x.dim(1)?, x.elem_count() / (x.dim(0)? * x.dim(1)?));
-        let m = (n * plane) as f64;
         let (mean, var) = {
             let s = saved.lock().expect("bn lock");
-            (s.mean.clone(), s.var.iter().map(|v| v * m / (m - 1.0).max(1.0)).collect::<Vec<f64>>())
+            (s.mean.clone(), s.unbiased_var.clone())
         };
         let update = |running: &Var, batch: Vec<f64>| -> Result<()> {
             let batch = Tensor::from_vec(batch, running.dims(), running.device())?.to_dtype(running.dtype())?;
@@ -364,16 +370,11 @@ impl ModuleT for BatchNorm2d {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::SeededRng;
+    use crate::cpu::testing::max_diff;
     use candle::Device;
 
     fn random(shape: &[usize], seed: u64, mean: f64) -> Result<Tensor> {
-        let n = shape.iter().product();
-        Tensor::from_vec(SeededRng::new(seed).normal_vec(n, mean, 2.0), shape, &Device::Cpu)?.to_dtype(DType::F64)
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
-        (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()
+        crate::cpu::testing::random(shape, seed, mean, 2.0)
     }
 
     #[test]

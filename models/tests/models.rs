@@ -62,6 +62,11 @@ fn parameter_counts_equal_pytorch() -> Result<()> {
     Ok(())
 }
 
+/// The values of every buffer (running statistics).
+fn buffer_values(params: &Params) -> Result<Vec<Vec<f32>>> {
+    params.buffers().iter().map(|(_, v)| v.as_tensor().flatten_all()?.to_vec1()).collect()
+}
+
 /// One forward and backward pass in training mode: every trainable variable gets a non-zero
 /// gradient, the running statistics move, and evaluation mode uses them.
 fn gradient_flow(name: &str, build: Build, size: usize, classes: usize) -> Result<()> {
@@ -70,11 +75,7 @@ fn gradient_flow(name: &str, build: Build, size: usize, classes: usize) -> Resul
     let mut rng = SeededRng::new(4);
     let x = Tensor::from_vec(rng.normal_vec(4 * 3 * size * size, 0.0, 1.0), (4, 3, size, size), &Device::Cpu)?;
     let y = Tensor::from_vec(vec![0u32, 1, 2, (classes - 1) as u32], 4, &Device::Cpu)?;
-    let before: Vec<Vec<f32>> = params
-        .buffers()
-        .iter()
-        .map(|(_, v)| v.as_tensor().flatten_all().and_then(|t| t.to_vec1()))
-        .collect::<Result<_>>()?;
+    let before = buffer_values(&params)?;
     let logits = model.forward_t(&x, true)?;
     assert_eq!(logits.dims(), &[4, classes], "{name}");
     let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
@@ -90,21 +91,13 @@ fn gradient_flow(name: &str, build: Build, size: usize, classes: usize) -> Resul
         assert!(grads.get(var.as_tensor()).is_none(), "{name}: {bname} is a buffer and gets no gradient");
         assert!(!trainable.iter().any(|(n, _)| *n == bname), "{name}: {bname} is trainable");
     }
-    let after: Vec<Vec<f32>> = params
-        .buffers()
-        .iter()
-        .map(|(_, v)| v.as_tensor().flatten_all().and_then(|t| t.to_vec1()))
-        .collect::<Result<_>>()?;
+    let after = buffer_values(&params)?;
     assert!(before.iter().zip(&after).all(|(a, b)| a != b), "{name}: every running statistic moves in training mode");
     // Evaluation: deterministic (no dropout, running statistics) and leaves the buffers alone.
     let e1 = model.forward_t(&x, false)?.flatten_all()?.to_vec1::<f32>()?;
     let e2 = model.forward_t(&x, false)?.flatten_all()?.to_vec1::<f32>()?;
     assert_eq!(e1, e2, "{name}");
-    let again: Vec<Vec<f32>> = params
-        .buffers()
-        .iter()
-        .map(|(_, v)| v.as_tensor().flatten_all().and_then(|t| t.to_vec1()))
-        .collect::<Result<_>>()?;
+    let again = buffer_values(&params)?;
     assert_eq!(after, again, "{name}: evaluation must not update running statistics");
     Ok(())
 }
