@@ -53,11 +53,12 @@ impl HyperValue {
         }
     }
 
-    fn from_json(value: &Value) -> Option<Self> {
+    /// A JSON scalar as a value (integers that fit an `i64` stay integers); `None` for
+    /// arrays, objects and null.
+    pub fn from_json(value: &Value) -> Option<Self> {
         match value {
             Value::Bool(b) => Some(Self::Bool(*b)),
-            Value::Number(n) if n.is_f64() => n.as_f64().map(Self::Float),
-            Value::Number(n) => n.as_i64().map(Self::Int),
+            Value::Number(n) => n.as_i64().map(Self::Int).or_else(|| n.as_f64().map(Self::Float)),
             Value::String(s) => Some(Self::Str(s.clone())),
             _ => None,
         }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use optimizers::{HyperValue, OptimizerSpec};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::config::{self, grid, ConfigError, Reported};
 use crate::schedule::Schedule;
@@ -64,8 +63,7 @@ impl RunSpec {
         let key = serde_json::json!({
             "task": self.task, "optimizer": self.optimizer, "seed": self.seed, "device": self.device,
         });
-        let digest = Sha256::digest(key.to_string().as_bytes());
-        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+        crate::data::cache::sha256_bytes(key.to_string().as_bytes())[..16].to_string()
     }
 }
 
@@ -90,15 +88,34 @@ pub struct Overrides {
     pub data_dirs: Vec<PathBuf>,
 }
 
+/// A device a run can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceName {
+    Cpu,
+    /// A CUDA GPU by ordinal (`cuda` is `cuda:0`).
+    Cuda(usize),
+    Metal,
+}
+
+impl DeviceName {
+    /// Parses `cpu`, `cuda`, `cuda:N` or `metal`.
+    pub fn parse(device: &str) -> Result<Self, String> {
+        match device {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            "metal" => Ok(Self::Metal),
+            _ => device
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| format!("unknown device `{device}`: use cpu, cuda, cuda:N or metal")),
+        }
+    }
+}
+
 /// Checks a device name: `cpu`, `cuda`, `cuda:N` or `metal`.
 pub fn check_device(device: &str) -> Result<(), String> {
-    let ok = matches!(device, "cpu" | "cuda" | "metal")
-        || device.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("unknown device `{device}`: use cpu, cuda, cuda:N or metal"))
-    }
+    DeviceName::parse(device).map(drop)
 }
 
 fn check_label(label: &str) -> Result<(), String> {
@@ -128,6 +145,9 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
     if seeds.is_empty() {
         return Err(error("seeds".into(), "no seeds: give a list of seeds or a count >= 1".into()));
     }
+    if let Some(seed) = seeds.iter().enumerate().find_map(|(i, s)| seeds[..i].contains(s).then_some(s)) {
+        return Err(error("seeds".into(), format!("seed {seed} is listed twice")));
+    }
     if exp.tasks.is_empty() {
         return Err(error("tasks".into(), "no tasks: add a [[tasks]] entry (see `optbench tasks`)".into()));
     }
@@ -147,7 +167,8 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
         let has_epochs = matches!(info.budget, Budget::Epochs(_));
         let budget = match (entry.steps, entry.epochs) {
             (Some(_), Some(_)) => return Err(error(at(""), "give `steps` or `epochs`, not both".into())),
-            (Some(0), _) | (_, Some(0)) => return Err(error(at("steps"), "the budget must be at least 1".into())),
+            (Some(0), _) => return Err(error(at("steps"), "the budget must be at least 1".into())),
+            (_, Some(0)) => return Err(error(at("epochs"), "the budget must be at least 1".into())),
             (Some(s), None) => Budget::Steps(s),
             (None, Some(e)) if has_epochs => Budget::Epochs(e),
             (None, Some(_)) => {
@@ -160,23 +181,13 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
             (Some(0), _) => return Err(error(at("batch_size"), "must be at least 1".into())),
             (given, default) => given.or(default),
         };
-        if entry.eval_every == Some(0) || entry.log_every == Some(0) {
-            return Err(error(at("eval_every"), "`eval_every` and `log_every` must be at least 1".into()));
+        for (key, value) in [("eval_every", entry.eval_every), ("log_every", entry.log_every)] {
+            if value == Some(0) {
+                return Err(error(at(key), "must be at least 1".into()));
+            }
         }
         let schedule = entry.schedule.clone().unwrap_or_else(|| info.schedule.clone());
         schedule.validate(has_epochs).map_err(|m| error(at("schedule"), m))?;
-        for key in entry.optimizer_overrides.keys() {
-            let known = exp.optimizers.iter().any(|arm| {
-                let name = arm.0.get("name").and_then(|n| n.as_str()).unwrap_or("");
-                optimizers::registry::find(name).is_some_and(|o| o.hyperparameters().iter().any(|(k, _)| k == key))
-            });
-            if !known {
-                return Err(error(
-                    at(&format!("optimizer_overrides.{key}")),
-                    "no optimizer arm has this hyperparameter".into(),
-                ));
-            }
-        }
         let setup = TaskSetup {
             name: info.name.clone(),
             label,
@@ -190,11 +201,28 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
         tasks.push((setup, &entry.optimizer_overrides));
     }
 
+    // Each arm with the hyperparameters its optimizer has.
     let mut arms = Vec::new();
     for (j, entry) in exp.optimizers.iter().enumerate() {
         let arm = grid::read_arm(entry).map_err(|(k, m)| error(format!("optimizers[{j}].{k}"), m))?;
         check_label(&arm.label).map_err(|m| error(format!("optimizers[{j}].label"), m))?;
-        arms.push((j, arm));
+        let info = optimizers::registry::find(&arm.name).ok_or_else(|| {
+            error(
+                format!("optimizers[{j}].name"),
+                format!("unknown optimizer `{}`; valid names: {}", arm.name, optimizers::registry::names().join(", ")),
+            )
+        })?;
+        let known: Vec<String> = info.hyperparameters().into_iter().map(|(k, _)| k).collect();
+        arms.push((j, arm, known));
+    }
+
+    for (i, (_, overrides)) in tasks.iter().enumerate() {
+        if let Some(key) = overrides.keys().find(|key| !arms.iter().any(|(_, _, known)| known.contains(key))) {
+            return Err(error(
+                format!("tasks[{i}].optimizer_overrides.{key}"),
+                "no optimizer arm has this hyperparameter".into(),
+            ));
+        }
     }
 
     for (k, reported) in exp.reported.iter().enumerate() {
@@ -204,7 +232,7 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
                 format!("no task labelled `{}` in this config", reported.task),
             ));
         }
-        if !arms.iter().any(|(_, a)| a.label == reported.optimizer) {
+        if !arms.iter().any(|(_, a, _)| a.label == reported.optimizer) {
             return Err(error(
                 format!("reported[{k}].optimizer"),
                 format!("no optimizer labelled `{}` in this config", reported.optimizer),
@@ -215,18 +243,7 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
     let mut runs = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     for (setup, task_overrides) in &tasks {
-        for (j, arm) in &arms {
-            let info = optimizers::registry::find(&arm.name).ok_or_else(|| {
-                error(
-                    format!("optimizers[{j}].name"),
-                    format!(
-                        "unknown optimizer `{}`; valid names: {}",
-                        arm.name,
-                        optimizers::registry::names().join(", ")
-                    ),
-                )
-            })?;
-            let known: Vec<String> = info.hyperparameters().into_iter().map(|(k, _)| k).collect();
+        for (j, arm, known) in &arms {
             for setting in arm.settings() {
                 let mut given = setting.clone();
                 for (key, value) in task_overrides.iter() {

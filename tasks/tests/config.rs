@@ -166,6 +166,19 @@ fn syntax_errors_schedules_seeds_devices() {
     assert!(err.contains("`tasks[0].schedule`") && err.contains("missing field `warmup`"), "{err}");
     let err = error("x.toml", "name = \"x\"\n[[tasks]]\nname = \"toy2d-abs\"\nschedule = { kind = \"multistep\", epochs = [2] }\n[[optimizers]]\nname = \"adam\"\n");
     assert!(err.contains("multistep `epochs` needs a task with epochs"), "{err}");
+    let err = error(
+        "x.toml",
+        "name = \"x\"\nseeds = [0, 3, 0]\n[[tasks]]\nname = \"toy2d-abs\"\n[[optimizers]]\nname = \"adam\"\n",
+    );
+    assert!(err.contains("`seeds`: seed 0 is listed twice"), "{err}");
+    let err =
+        error("x.toml", "name = \"x\"\n[[tasks]]\nname = \"mnist-mlp\"\nepochs = 0\n[[optimizers]]\nname = \"adam\"\n");
+    assert!(err.contains("`tasks[0].epochs`: the budget must be at least 1"), "{err}");
+    let err = error(
+        "x.toml",
+        "name = \"x\"\n[[tasks]]\nname = \"toy2d-abs\"\nlog_every = 0\n[[optimizers]]\nname = \"adam\"\n",
+    );
+    assert!(err.contains("`tasks[0].log_every`: must be at least 1"), "{err}");
     let err = error("x.json", "{}");
     assert!(err.contains("a config file ends in .toml, .yaml or .yml"), "{err}");
     let err = error("x.toml", "name = \"a/b\"\n[[tasks]]\nname = \"toy2d-abs\"\n[[optimizers]]\nname = \"adam\"\n");

@@ -35,15 +35,6 @@ pub enum DataCommand {
     Verify { names: Vec<String> },
 }
 
-fn settings(args: &DataArgs) -> DataSettings {
-    DataSettings {
-        data_dirs: args.data_dir.clone(),
-        offline: args.offline || data::offline_from_env(),
-        ..Default::default()
-    }
-    .with_system_dirs()
-}
-
 fn chosen(names: &[String]) -> anyhow::Result<Vec<&'static catalog::DatasetSpec>> {
     if names.is_empty() || names.iter().any(|n| n == "all") {
         return Ok(catalog::DATASETS.iter().collect());
@@ -67,7 +58,7 @@ fn human(bytes: u64) -> String {
 }
 
 pub fn run(args: &DataArgs) -> anyhow::Result<bool> {
-    let settings = settings(args);
+    let settings = DataSettings::for_cli(args.data_dir.clone(), args.offline);
     match &args.command {
         DataCommand::List => {
             let hub = Hub::new(&settings).map_err(anyhow::Error::msg)?;
@@ -88,14 +79,11 @@ pub fn run(args: &DataArgs) -> anyhow::Result<bool> {
                     }
                     None => "not decoded".into(),
                 };
-                let local =
-                    match data::find_source(spec.name, &DataSettings { offline: true, ..settings.clone() }, false) {
-                        Ok(source @ data::Source::Local { .. }) => format!("local: {}", source.describe()),
-                        Ok(data::Source::Files { description, .. }) if !description.contains("Hugging Face cache") => {
-                            format!("local: {description}")
-                        }
-                        _ => format!("no local copy (looked for <data-dir>/{}/)", spec.folder),
-                    };
+                // Offline, only local files are "ready" (the Hub's cached ones are not read here).
+                let local = match data::locate(spec, &DataSettings { offline: true, ..settings.clone() }, false) {
+                    Ok(data::Located::Ready(source)) => format!("local: {}", source.describe()),
+                    _ => format!("no local copy (looked for <data-dir>/{}/)", spec.folder),
+                };
                 let cached = if in_hub { "in the Hugging Face cache" } else { "not in the Hugging Face cache" };
                 let decoded_part = if matches!(spec.content, catalog::Content::Images { .. }) {
                     format!("; {decoded_state}")
@@ -110,15 +98,17 @@ pub fn run(args: &DataArgs) -> anyhow::Result<bool> {
             let mut ok = true;
             for spec in chosen(names)? {
                 let started = std::time::Instant::now();
-                let outcome = data::find_source(spec.name, &settings, *refresh).and_then(|source| {
-                    if matches!(spec.content, catalog::Content::Images { .. }) {
-                        data::load_images(spec.name, &settings).map(|d| {
-                            format!("{} train / {} test images from {}", d.train.count, d.test.count, d.source)
-                        })
-                    } else {
-                        Ok(source.describe())
-                    }
-                });
+                // Images fill the decoded cache (`load_images` finds and checks the files
+                // itself); --refresh asks the Hub first.
+                let outcome = if matches!(spec.content, catalog::Content::Images { .. }) {
+                    let refreshed =
+                        if *refresh { data::find_source(spec.name, &settings, true).map(drop) } else { Ok(()) };
+                    refreshed
+                        .and_then(|()| data::load_images(spec.name, &settings))
+                        .map(|d| format!("{} train / {} test images from {}", d.train.count, d.test.count, d.source))
+                } else {
+                    data::find_source(spec.name, &settings, *refresh).map(|source| source.describe())
+                };
                 match outcome {
                     Ok(what) => println!("{}: ok in {:.1}s: {what}", spec.name, started.elapsed().as_secs_f64()),
                     Err(e) => {

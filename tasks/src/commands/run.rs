@@ -44,16 +44,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
     let mode = Mode::detect(args.quiet);
     let mut all_ok = true;
     for plan in &plans {
-        let options = SweepOptions {
-            jobs: args.jobs,
-            mode,
-            data: DataSettings {
-                data_dirs: plan.data_dirs.clone(),
-                offline: args.offline || crate::data::offline_from_env(),
-                ..Default::default()
-            }
-            .with_system_dirs(),
-        };
+        let options =
+            SweepOptions { jobs: args.jobs, mode, data: DataSettings::for_cli(plan.data_dirs.clone(), args.offline) };
         let summary = runner::run_plan(plan, &options);
         let dir = runner::results_dir(plan);
         let (md, csv) = report::build(&dir)

@@ -71,17 +71,8 @@ pub fn read_arm(entry: &ArmEntry) -> Result<Arm, (String, String)> {
     Ok(Arm { name, label, values })
 }
 
-fn scalar(raw: &Value) -> Option<HyperValue> {
-    match raw {
-        Value::Bool(b) => Some(HyperValue::Bool(*b)),
-        Value::Number(n) => n.as_i64().map(HyperValue::Int).or_else(|| n.as_f64().map(HyperValue::Float)),
-        Value::String(s) => Some(HyperValue::Str(s.clone())),
-        _ => None,
-    }
-}
-
 fn read_values(raw: &Value) -> Result<Vec<HyperValue>, String> {
-    if let Some(v) = scalar(raw) {
+    if let Some(v) = HyperValue::from_json(raw) {
         return Ok(vec![v]);
     }
     match raw {
@@ -89,7 +80,8 @@ fn read_values(raw: &Value) -> Result<Vec<HyperValue>, String> {
         Value::Array(items) => items
             .iter()
             .map(|item| {
-                scalar(item).ok_or_else(|| format!("grid values must be numbers, booleans or strings, not {item}"))
+                HyperValue::from_json(item)
+                    .ok_or_else(|| format!("grid values must be numbers, booleans or strings, not {item}"))
             })
             .collect(),
         Value::Object(table) => read_range(table),

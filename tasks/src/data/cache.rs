@@ -104,18 +104,8 @@ impl DecodedCache {
             Ok(b) => b,
             Err(e) => return Err(self.discard(&tensors, &manifest_path, format!("missing tensors file ({e})"))),
         };
-        let digest = sha256_bytes(&bytes);
-        if digest != manifest.sha256 || bytes.len() as u64 != manifest.bytes {
-            return Err(self.discard(
-                &tensors,
-                &manifest_path,
-                format!(
-                    "checksum mismatch ({} bytes, sha256 {digest}; the manifest says {} bytes, {})",
-                    bytes.len(),
-                    manifest.bytes,
-                    manifest.sha256
-                ),
-            ));
+        if let Err(mismatch) = check(&bytes, &manifest) {
+            return Err(self.discard(&tensors, &manifest_path, mismatch));
         }
         match decode(&bytes, &manifest) {
             Ok(data) => Ok(Some(data)),
@@ -182,13 +172,22 @@ impl DecodedCache {
     pub fn verify(&self, manifest_path: &Path, manifest: &Manifest) -> Result<(), String> {
         let tensors = manifest_path.with_extension("safetensors");
         let bytes = std::fs::read(&tensors).map_err(|e| format!("{}: {e}", tensors.display()))?;
-        let digest = sha256_bytes(&bytes);
-        if digest == manifest.sha256 && bytes.len() as u64 == manifest.bytes {
-            Ok(())
-        } else {
-            Err(format!("{} is corrupt: sha256 {digest}, the manifest says {}", tensors.display(), manifest.sha256))
-        }
+        check(&bytes, manifest).map_err(|mismatch| format!("{} is corrupt: {mismatch}", tensors.display()))
     }
+}
+
+/// Whether a tensors file's bytes are the ones its manifest describes.
+fn check(bytes: &[u8], manifest: &Manifest) -> Result<(), String> {
+    let digest = sha256_bytes(bytes);
+    if digest == manifest.sha256 && bytes.len() as u64 == manifest.bytes {
+        return Ok(());
+    }
+    Err(format!(
+        "checksum mismatch ({} bytes, sha256 {digest}; the manifest says {} bytes, {})",
+        bytes.len(),
+        manifest.bytes,
+        manifest.sha256
+    ))
 }
 
 fn decode(bytes: &[u8], manifest: &Manifest) -> Result<ImageData, String> {

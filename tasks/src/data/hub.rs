@@ -16,8 +16,6 @@ use super::DataSettings;
 pub struct HubFiles {
     pub commit: String,
     pub splits: Vec<(String, Vec<PathBuf>)>,
-    /// Whether they came from the network in this call.
-    pub downloaded: bool,
 }
 
 /// A client for the Hub configured from the settings (or the environment: `HF_ENDPOINT`,
@@ -62,9 +60,7 @@ impl Hub {
         let folder = self.repo_folder(spec);
         let commit = std::fs::read_to_string(folder.join("refs").join(spec.revision)).ok()?.trim().to_string();
         let snapshot = folder.join("snapshots").join(&commit);
-        let mut files = Vec::new();
-        list_files(&snapshot, &snapshot, &mut files);
-        let splits = split_files(spec, &files)?;
+        let splits = split_files(spec, &relative_files(&snapshot))?;
         let repo = self.dataset(spec);
         let mut resolved = Vec::new();
         for (split, names) in splits {
@@ -81,7 +77,7 @@ impl Hub {
             }
             resolved.push((split, paths));
         }
-        Some(HubFiles { commit, splits: resolved, downloaded: false })
+        Some(HubFiles { commit, splits: resolved })
     }
 
     fn dataset(&self, spec: &DatasetSpec) -> hf_hub::HFRepositorySync<hf_hub::RepoTypeDataset> {
@@ -117,7 +113,7 @@ impl Hub {
             }
             resolved.push((split, paths));
         }
-        Ok(HubFiles { commit: info.sha.unwrap_or_default(), splits: resolved, downloaded: true })
+        Ok(HubFiles { commit: info.sha.unwrap_or_default(), splits: resolved })
     }
 
     /// Downloads one file and checks it against its ETag; a mismatch is fetched once more.
@@ -167,20 +163,26 @@ fn causes(err: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            list_files(root, &path, out);
-        } else if let Ok(rel) = path.strip_prefix(root) {
-            out.push(rel.to_string_lossy().replace('\\', "/"));
+/// Every file under `root` (following links), as a `/`-separated path relative to it.
+pub(super) fn relative_files(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
         }
     }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out
 }
 
 /// The files of each split, sorted; `None` if a split has none.
-fn split_files(spec: &DatasetSpec, names: &[String]) -> Option<Vec<(String, Vec<String>)>> {
+pub(super) fn split_files(spec: &DatasetSpec, names: &[String]) -> Option<Vec<(String, Vec<String>)>> {
     spec.splits
         .iter()
         .map(|(split, pattern)| {
@@ -191,15 +193,22 @@ fn split_files(spec: &DatasetSpec, names: &[String]) -> Option<Vec<(String, Vec<
         .collect()
 }
 
+/// The SHA-256 a cached file is stored under (lowercase), when its blob is content-addressed
+/// (the ETag of the Hub's LFS files); `None` for other files (a git blob id, a local file).
+pub fn sha256_etag(path: &Path) -> Option<String> {
+    let blob = std::fs::canonicalize(path).ok()?;
+    let name = blob.file_name()?.to_str()?;
+    (name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit())).then(|| name.to_lowercase())
+}
+
 /// Checks a cached file against its blob name when that is a SHA-256 (the ETag of LFS files).
 pub fn verify_blob(path: &Path) -> Result<(), String> {
     let blob = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let etag = blob.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if etag.len() != 64 || !etag.chars().all(|c| c.is_ascii_hexdigit()) {
+    let Some(etag) = sha256_etag(&blob) else {
         return Ok(()); // not content-addressed (a git blob id): nothing to compare with
-    }
+    };
     let digest = super::cache::sha256_file(&blob)?;
-    if digest != etag.to_lowercase() {
+    if digest != etag {
         return Err(format!(
             "{} is corrupt: its SHA-256 is {digest}, the Hub's ETag says {etag} (a truncated or damaged download)",
             path.display()

@@ -51,9 +51,10 @@ fn header(bytes: &[u8], path: &Path, magic: u32, dims: usize) -> Result<Vec<usiz
 
 /// Reads an IDX image file: `(count, rows, cols, pixels)`.
 pub fn read_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>), String> {
-    let bytes = read_maybe_gz(path)?;
+    let mut bytes = read_maybe_gz(path)?;
     let shape = header(&bytes, path, 0x0803, 3)?;
-    Ok((shape[0], shape[1], shape[2], bytes[16..].to_vec()))
+    bytes.drain(..16);
+    Ok((shape[0], shape[1], shape[2], bytes))
 }
 
 /// Reads an IDX label file.

@@ -54,6 +54,12 @@ pub fn offline_from_env() -> bool {
 }
 
 impl DataSettings {
+    /// What the command line asks for: its `--data-dir` folders, `--offline` or the
+    /// environment's offline switch, and the system folders after them.
+    pub fn for_cli(data_dirs: Vec<PathBuf>, offline: bool) -> Self {
+        Self { data_dirs, offline: offline || offline_from_env(), ..Default::default() }.with_system_dirs()
+    }
+
     /// These settings with [`SYSTEM_DATA_DIRS`] searched after the configured folders (what
     /// the command line does).
     pub fn with_system_dirs(mut self) -> Self {
@@ -211,35 +217,34 @@ fn local_layout(dir: &Path, spec: &DatasetSpec) -> Result<Vec<PathBuf>, String> 
 
 /// Parquet / JSON-lines files at their Hub paths under `dir`, if every split has some.
 fn hub_layout(dir: &Path, spec: &DatasetSpec) -> Option<Vec<(String, Vec<PathBuf>)>> {
-    let mut files = Vec::new();
-    collect(dir, dir, &mut files);
-    spec.splits
-        .iter()
-        .map(|(split, pattern)| {
-            let mut found: Vec<PathBuf> =
-                files.iter().filter(|(rel, _)| catalog::matches(pattern, rel)).map(|(_, p)| p.clone()).collect();
-            found.sort();
-            (!found.is_empty()).then(|| (split.to_string(), found))
-        })
-        .collect()
+    let names = hub::relative_files(dir);
+    let splits = hub::split_files(spec, &names)?;
+    Some(splits.into_iter().map(|(split, names)| (split, names.iter().map(|n| dir.join(n)).collect())).collect())
 }
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect(root, &path, out);
-        } else if let Ok(rel) = path.strip_prefix(root) {
-            out.push((rel.to_string_lossy().replace('\\', "/"), path));
-        }
+/// Where a data set's files were found, before the Hugging Face cache's files are checked.
+pub enum Located {
+    /// Local files, or files just downloaded (and checked).
+    Ready(Source),
+    /// Files in the Hugging Face cache, not yet checked against their ETags.
+    Cached(HubFiles, Hub),
+}
+
+/// Finds a data set's files: local folders, then the Hugging Face cache, then the Hub; the
+/// cached files are checked against their ETags (a corrupt one is downloaded again).
+/// `force` asks the Hub again even when the files are cached.
+pub fn find_source(name: &str, settings: &DataSettings, force: bool) -> Result<Source, DataError> {
+    let spec = spec_of(name)?;
+    match locate(spec, settings, force)? {
+        Located::Ready(source) => Ok(source),
+        Located::Cached(files, hub) => verified(spec, files, &hub, settings),
     }
 }
 
-/// Finds a data set's files: local folders, then the Hugging Face cache, then the Hub.
-/// `force` asks the Hub again even when the files are cached (and checks them).
-pub fn find_source(name: &str, settings: &DataSettings, force: bool) -> Result<Source, DataError> {
-    let spec = spec_of(name)?;
+/// [`find_source`] without reading the cached Hub files: for callers that may not need them
+/// (a decoded cache, a listing).
+pub fn locate(spec: &DatasetSpec, settings: &DataSettings, force: bool) -> Result<Located, DataError> {
+    let name = spec.name;
     let mut tried = Vec::new();
     for root in &settings.data_dirs {
         let dir = root.join(spec.folder);
@@ -250,10 +255,11 @@ pub fn find_source(name: &str, settings: &DataSettings, force: bool) -> Result<S
             continue;
         }
         match local_layout(&dir, spec) {
-            Ok(_) => return Ok(Source::Local { dir, format: spec.local }),
+            Ok(_) => return Ok(Located::Ready(Source::Local { dir, format: spec.local })),
             Err(why) => {
                 if let Some(splits) = hub_layout(&dir, spec) {
-                    return Ok(Source::Files { description: format!("Hub-layout files in {}", dir.display()), splits });
+                    let description = format!("Hub-layout files in {}", dir.display());
+                    return Ok(Located::Ready(Source::Files { description, splits }));
                 }
                 tried.push(format!("{}: {why}, and no Hub-layout files ({})", dir.display(), patterns(spec)));
             }
@@ -263,7 +269,7 @@ pub fn find_source(name: &str, settings: &DataSettings, force: bool) -> Result<S
     let at = format!("{}@{}", spec.repo, spec.revision);
     if !force {
         if let Some(files) = hub.cached(spec) {
-            return verified(spec, files, &hub, settings);
+            return Ok(Located::Cached(files, hub));
         }
         tried.push(format!("the Hugging Face cache {}: {at} is not (fully) there", hub.cache_dir().display()));
     }
@@ -271,12 +277,7 @@ pub fn find_source(name: &str, settings: &DataSettings, force: bool) -> Result<S
         tried.push(format!("the Hub ({}): not asked, offline mode", hub.endpoint()));
     } else {
         match hub.download(spec, force) {
-            Ok(files) => {
-                return Ok(Source::Files {
-                    description: format!("{at} (commit {}) from {}", short(&files.commit), hub.endpoint()),
-                    splits: files.splits,
-                })
-            }
+            Ok(files) => return Ok(Located::Ready(downloaded(spec, files, &hub))),
             Err(e) => tried.push(format!("the Hub ({}): {e}", hub.endpoint())),
         }
     }
@@ -287,9 +288,24 @@ fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
 }
 
+fn at(spec: &DatasetSpec) -> String {
+    format!("{}@{}", spec.repo, spec.revision)
+}
+
+/// Files just downloaded from the Hub.
+fn downloaded(spec: &DatasetSpec, files: HubFiles, hub: &Hub) -> Source {
+    let description = format!("{} (commit {}) from {}", at(spec), short(&files.commit), hub.endpoint());
+    Source::Files { description, splits: files.splits }
+}
+
+/// Files from the Hugging Face cache.
+fn cached(spec: &DatasetSpec, files: HubFiles) -> Source {
+    let description = format!("{} (commit {}) from the Hugging Face cache", at(spec), short(&files.commit));
+    Source::Files { description, splits: files.splits }
+}
+
 /// Checks cached Hub files before using them; offline, a corrupt one is an error that says so.
 fn verified(spec: &DatasetSpec, files: HubFiles, hub: &Hub, settings: &DataSettings) -> Result<Source, DataError> {
-    let at = format!("{}@{}", spec.repo, spec.revision);
     for path in files.splits.iter().flat_map(|(_, f)| f) {
         if let Err(e) = hub::verify_blob(path) {
             if settings.offline {
@@ -299,20 +315,14 @@ fn verified(spec: &DatasetSpec, files: HubFiles, hub: &Hub, settings: &DataSetti
                     ways_out(spec)
                 )));
             }
-            eprintln!("{e}: downloading {at} again");
+            eprintln!("{e}: downloading {} again", at(spec));
             let files = hub.download(spec, true).map_err(|err| {
                 DataError(format!("data set `{}`: {e}; downloading it again failed: {err}", spec.name))
             })?;
-            return Ok(Source::Files {
-                description: format!("{at} (commit {}) from {}", short(&files.commit), hub.endpoint()),
-                splits: files.splits,
-            });
+            return Ok(downloaded(spec, files, hub));
         }
     }
-    Ok(Source::Files {
-        description: format!("{at} (commit {}) from the Hugging Face cache", short(&files.commit)),
-        splits: files.splits,
-    })
+    Ok(cached(spec, files))
 }
 
 fn patterns(spec: &DatasetSpec) -> String {
@@ -329,7 +339,11 @@ fn local_hint(spec: &DatasetSpec) -> String {
         LocalFormat::TinyImageNet => "wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG, val/val_annotations.txt".into(),
         LocalFormat::TextFiles(files) => files.iter().map(|(_, n)| n[0]).collect::<Vec<_>>().join(", "),
         LocalFormat::Parallel(files) => {
-            files.iter().map(|(_, stem)| format!("{stem}.de/.en")).collect::<Vec<_>>().join(", ")
+            let (source, target) = match spec.content {
+                Content::Pairs { source, target, .. } => (source, target),
+                _ => ("source", "target"),
+            };
+            files.iter().map(|(_, stem)| format!("{stem}.{source}/.{target}")).collect::<Vec<_>>().join(", ")
         }
     }
 }
@@ -367,10 +381,10 @@ fn source_key(spec: &DatasetSpec, source: &Source) -> Result<String, DataError> 
     let mut description = format!("{}\n{}\n", cache::FORMAT, spec.name);
     let files: Vec<PathBuf> = match source {
         Source::Local { dir, format: LocalFormat::TinyImageNet } => {
-            let mut listing = Vec::new();
-            collect(dir, dir, &mut listing);
+            let mut listing = hub::relative_files(dir);
             listing.sort();
-            for (rel, path) in listing {
+            for rel in listing {
+                let path = dir.join(&rel);
                 let meta = std::fs::metadata(&path).map_err(|e| DataError(format!("{}: {e}", path.display())))?;
                 let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
                 description.push_str(&format!("{rel} {} {:?}\n", meta.len(), mtime));
@@ -381,12 +395,9 @@ fn source_key(spec: &DatasetSpec, source: &Source) -> Result<String, DataError> 
         Source::Files { splits, .. } => splits.iter().flat_map(|(_, f)| f.clone()).collect(),
     };
     for path in files {
-        let blob = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        let name = blob.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let digest = if name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()) {
-            name.to_lowercase()
-        } else {
-            cache::sha256_file(&path).map_err(DataError)?
+        let digest = match hub::sha256_etag(&path) {
+            Some(etag) => etag,
+            None => cache::sha256_file(&path).map_err(DataError)?,
         };
         description.push_str(&format!("{digest}\n"));
     }
@@ -400,19 +411,23 @@ pub fn load_images(name: &str, settings: &DataSettings) -> Result<ImageData, Dat
         return Err(DataError(format!("data set `{name}` holds text, not images")));
     };
     let decoded = settings.decoded_cache();
-    let source = match find_source(name, settings, false) {
-        Ok(source) => source,
+    let located = match locate(spec, settings, false) {
+        Ok(located) => located,
         Err(err) => {
             // Offline with no source: an intact decoded cache still serves.
-            for (path, manifest) in decoded.entries(Some(name)) {
-                if decoded.verify(&path, &manifest).is_ok() {
-                    if let Ok(Some(data)) = decoded.load(name, &manifest.key) {
-                        return Ok(data);
-                    }
+            for (_, manifest) in decoded.entries(Some(name)) {
+                if let Ok(Some(data)) = decoded.load(name, &manifest.key) {
+                    return Ok(data);
                 }
             }
             return Err(err);
         }
+    };
+    // The key comes from the files' names (for Hub blobs, their SHA-256): cached Hub files are
+    // read, and so checked, only when they are to be decoded.
+    let (source, unchecked) = match located {
+        Located::Ready(source) => (source, None),
+        Located::Cached(files, hub) => (cached(spec, files.clone()), Some((files, hub))),
     };
     let key = source_key(spec, &source)?;
     match decoded.load(name, &key) {
@@ -420,6 +435,14 @@ pub fn load_images(name: &str, settings: &DataSettings) -> Result<ImageData, Dat
         Ok(None) => {}
         Err(corrupt) => eprintln!("{corrupt}; decoding {name} again from {}", source.describe()),
     }
+    let (source, key) = match unchecked {
+        None => (source, key),
+        Some((files, hub)) => {
+            let source = verified(spec, files, &hub, settings)?;
+            let key = source_key(spec, &source)?;
+            (source, key)
+        }
+    };
     let data = decode_images(spec, &source).map_err(|e| DataError(format!("data set `{name}`: {e}")))?;
     if let Err(e) = decoded.store(&data, &key) {
         eprintln!("warning: could not store the decoded cache of {name}: {e}");

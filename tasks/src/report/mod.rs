@@ -82,30 +82,45 @@ fn best_of(values: &[f64], goal: Goal) -> Option<f64> {
     values.iter().copied().filter(|v| v.is_finite()).reduce(|a, b| if goal.better(b, a) { b } else { a })
 }
 
-/// Reads every result under `dir` and aggregates it.
-pub fn build(dir: &Path) -> Report {
-    let mut report = Report::default();
-    // (experiment, task, optimizer) -> setting -> results
-    let mut groups: BTreeMap<(String, String, String), BTreeMap<String, Vec<RunResult>>> = BTreeMap::new();
+/// Every readable result under `dir`, and why the others could not be read.
+pub fn read_results(dir: &Path) -> (Vec<RunResult>, Vec<String>) {
+    let (mut results, mut unreadable) = (Vec::new(), Vec::new());
     for path in find_results(dir) {
         match RunResult::load(&path) {
-            Ok(r) => groups
-                .entry((r.experiment.clone(), r.task.label.clone(), r.optimizer_label.clone()))
-                .or_default()
-                .entry(r.setting.clone())
-                .or_default()
-                .push(r),
-            Err(e) => report.unreadable.push(e),
+            Ok(r) => results.push(r),
+            Err(e) => unreadable.push(e),
         }
     }
+    (results, unreadable)
+}
+
+/// Reads every result under `dir` and aggregates it.
+pub fn build(dir: &Path) -> Report {
+    let (results, unreadable) = read_results(dir);
+    Report { unreadable, ..aggregate(&results) }
+}
+
+/// Aggregates results: a row per experiment, task and optimizer arm.
+pub fn aggregate(results: &[RunResult]) -> Report {
+    let mut report = Report::default();
+    // (experiment, task, optimizer) -> setting -> results
+    let mut groups: BTreeMap<(String, String, String), BTreeMap<String, Vec<&RunResult>>> = BTreeMap::new();
+    for r in results {
+        groups
+            .entry((r.experiment.clone(), r.task.label.clone(), r.optimizer_label.clone()))
+            .or_default()
+            .entry(r.setting.clone())
+            .or_default()
+            .push(r);
+    }
     for ((experiment, task, optimizer), settings) in groups {
-        let all: Vec<&RunResult> = settings.values().flatten().collect();
+        let all: Vec<&RunResult> = settings.values().flatten().copied().collect();
         let count = |s: Status| all.iter().filter(|r| r.status == s).count();
         let Some(template) = all.first() else { continue };
         let metric_infos = template.metrics.clone();
         let primary = metric_infos.first().cloned();
         // The best setting: best mean final primary metric over its completed seeds.
-        let score = |runs: &Vec<RunResult>| -> Option<f64> {
+        let score = |runs: &Vec<&RunResult>| -> Option<f64> {
             let p = primary.as_ref()?;
             let finals: Vec<f64> = runs
                 .iter()
@@ -122,7 +137,7 @@ pub fn build(dir: &Path) -> Report {
             .map(|(s, runs, _)| (s.clone(), runs))
             .or_else(|| settings.iter().next().map(|(s, runs)| (s.clone(), runs)));
         let Some((setting, runs)) = best else { continue };
-        let completed: Vec<&RunResult> = runs.iter().filter(|r| r.status == Status::Completed).collect();
+        let completed: Vec<&RunResult> = runs.iter().copied().filter(|r| r.status == Status::Completed).collect();
         let mut metrics = Vec::new();
         let mut names: Vec<(String, Goal, bool)> =
             metric_infos.iter().enumerate().map(|(i, m)| (m.name.clone(), m.goal, i == 0)).collect();

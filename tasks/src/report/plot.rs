@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use candle::{Device, Tensor};
 use plotters::prelude::*;
 
-use crate::runner::record::{find_results, RunResult, Status};
+use crate::runner::record::{RunResult, Status};
 use crate::task::toy2d;
 
 const COLORS: [RGBColor; 10] = [
@@ -28,12 +28,11 @@ type Plotted = Result<(), Box<dyn std::error::Error>>;
 
 /// Draws one SVG per experiment and task into `out`; returns the files written.
 pub fn plot_all(dir: &Path, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let report = super::build(dir);
-    let mut runs: BTreeMap<(String, String), Vec<RunResult>> = BTreeMap::new();
-    for path in find_results(dir) {
-        if let Ok(r) = RunResult::load(&path) {
-            runs.entry((r.experiment.clone(), r.task.label.clone())).or_default().push(r);
-        }
+    let (results, _) = super::read_results(dir);
+    let report = super::aggregate(&results);
+    let mut runs: BTreeMap<(String, String), Vec<&RunResult>> = BTreeMap::new();
+    for r in &results {
+        runs.entry((r.experiment.clone(), r.task.label.clone())).or_default().push(r);
     }
     std::fs::create_dir_all(out)?;
     let mut written = Vec::new();
@@ -46,7 +45,7 @@ pub fn plot_all(dir: &Path, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
             .map(|r| (r.optimizer.as_str(), r.setting.as_str()))
             .collect();
         let chosen: Vec<&RunResult> = results
-            .iter()
+            .into_iter()
             .filter(|r| best.get(r.optimizer_label.as_str()) == Some(&r.setting.as_str()))
             .filter(|r| r.status != Status::Failed)
             .collect();

@@ -12,29 +12,27 @@ use candle::Device;
 
 use super::progress::RunObserver;
 use super::record::{timestamp, History, RunResult, Status};
-use crate::plan::RunSpec;
+use crate::plan::{DeviceName, RunSpec};
 use crate::schedule::Progress;
-use crate::task::{self, Budget, DataSettings, TaskContext};
+use crate::task::{self, Budget, DataSettings, TaskContext, TaskInfo};
 
 /// Opens the device a run asks for; says how to get it when this binary cannot.
 pub fn open_device(name: &str) -> anyhow::Result<Device> {
-    if name == "cpu" {
-        return Ok(Device::Cpu);
-    }
-    if let Some(rest) = name.strip_prefix("cuda") {
-        let ordinal = rest.strip_prefix(':').map(str::parse).transpose()?.unwrap_or(0);
-        if !candle::utils::cuda_is_available() {
-            anyhow::bail!("device `{name}`: this optbench was built without CUDA; rebuild with `--features cuda`");
+    match DeviceName::parse(name).map_err(anyhow::Error::msg)? {
+        DeviceName::Cpu => Ok(Device::Cpu),
+        DeviceName::Cuda(ordinal) => {
+            if !candle::utils::cuda_is_available() {
+                anyhow::bail!("device `{name}`: this optbench was built without CUDA; rebuild with `--features cuda`");
+            }
+            Ok(Device::new_cuda(ordinal)?)
         }
-        return Ok(Device::new_cuda(ordinal)?);
-    }
-    if name == "metal" {
-        if !candle::utils::metal_is_available() {
-            anyhow::bail!("device `metal`: this optbench was built without Metal; rebuild with `--features metal`");
+        DeviceName::Metal => {
+            if !candle::utils::metal_is_available() {
+                anyhow::bail!("device `metal`: this optbench was built without Metal; rebuild with `--features metal`");
+            }
+            Ok(Device::new_metal(0)?)
         }
-        return Ok(Device::new_metal(0)?);
     }
-    anyhow::bail!("unknown device `{name}`: use cpu, cuda, cuda:N or metal")
 }
 
 /// Runs one spec to its end and returns its result (never an error: failures are results).
@@ -43,7 +41,7 @@ pub fn execute(spec: &RunSpec, stream: &Path, data: &DataSettings, observer: &mu
     let metrics = info.map(|i| i.metrics.clone()).unwrap_or_default();
     let mut result = RunResult::start(spec, metrics);
     let started = Instant::now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| train(spec, stream, data, observer, &mut result, started)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| train(spec, info, stream, data, observer, &mut result, started)));
     match outcome {
         Ok(Ok(status)) => result.status = status,
         Ok(Err(err)) => {
@@ -85,13 +83,14 @@ fn final_values(history: &History) -> std::collections::BTreeMap<String, Option<
 
 fn train(
     spec: &RunSpec,
+    info: Option<&'static TaskInfo>,
     stream: &Path,
     data: &DataSettings,
     observer: &mut dyn RunObserver,
     result: &mut RunResult,
     started: Instant,
 ) -> anyhow::Result<Status> {
-    let info = task::find(&spec.task.name).ok_or_else(|| anyhow::anyhow!("unknown task `{}`", spec.task.name))?;
+    let info = info.ok_or_else(|| anyhow::anyhow!("unknown task `{}`", spec.task.name))?;
     let device = open_device(&spec.device)?;
     let ctx = TaskContext {
         info,
@@ -137,7 +136,6 @@ fn train(
         if !loss.is_finite() {
             result.diverged_at_step = Some(step);
             log.flush()?;
-            observer.finished_steps(step);
             return Ok(Status::Diverged);
         }
         loss_sum += loss;

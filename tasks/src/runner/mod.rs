@@ -102,7 +102,7 @@ pub fn run_plan(plan: &Plan, options: &SweepOptions) -> SweepSummary {
         ));
     }
     let next = AtomicUsize::new(0);
-    let counts = Mutex::new((0usize, 0usize, 0usize));
+    let summary = Mutex::new(summary);
     let jobs = options.jobs.max(1).min(pending.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -119,19 +119,15 @@ pub fn run_plan(plan: &Plan, options: &SweepOptions) -> SweepSummary {
                     progress.println(&format!("{}: cannot write the result to {}: {e}", spec.id(), path.display()));
                 }
                 progress.finished(&result);
-                let mut c = counts.lock().expect("counts lock");
+                let mut s = summary.lock().expect("summary lock");
                 match result.status {
-                    Status::Completed => c.0 += 1,
-                    Status::Diverged => c.1 += 1,
-                    Status::Failed => c.2 += 1,
+                    Status::Completed => s.completed += 1,
+                    Status::Diverged => s.diverged += 1,
+                    Status::Failed => s.failed += 1,
                 }
             });
         }
     });
     progress.finish();
-    let (completed, diverged, failed) = counts.into_inner().expect("counts lock");
-    summary.completed = completed;
-    summary.diverged = diverged;
-    summary.failed = failed;
-    summary
+    summary.into_inner().expect("summary lock")
 }

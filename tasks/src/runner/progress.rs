@@ -16,7 +16,6 @@ pub trait RunObserver: Send {
     fn started(&mut self, total_steps: u64);
     fn step(&mut self, step: u64, loss: f64, lr: f64);
     fn evaluated(&mut self, step: u64, metrics: &Metrics);
-    fn finished_steps(&mut self, _step: u64) {}
 }
 
 /// How a sweep shows its progress.
@@ -69,10 +68,6 @@ impl SweepProgress {
         Self { mode, multi, sweep, total, done: Mutex::new(skipped) }
     }
 
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
     /// Prints a line above the bars (or on stderr), unless quiet.
     pub fn println(&self, line: &str) {
         match self.mode {
@@ -97,14 +92,9 @@ impl SweepProgress {
                 bar.set_prefix(id.to_string());
                 Box::new(BarObserver { bar, next_update: 0, last_draw: Instant::now() })
             }
-            Mode::Lines => Box::new(LineObserver {
-                id: id.to_string(),
-                total: 0,
-                next_report: 0,
-                last_line: Instant::now(),
-                last_loss: f64::NAN,
-                last_lr: f64::NAN,
-            }),
+            Mode::Lines => {
+                Box::new(LineObserver { id: id.to_string(), total: 0, next_report: 0, last_line: Instant::now() })
+            }
             Mode::Quiet => Box::new(QuietObserver),
         }
     }
@@ -172,8 +162,6 @@ struct LineObserver {
     total: u64,
     next_report: u64,
     last_line: Instant,
-    last_loss: f64,
-    last_lr: f64,
 }
 
 impl RunObserver for LineObserver {
@@ -184,8 +172,6 @@ impl RunObserver for LineObserver {
     }
 
     fn step(&mut self, step: u64, loss: f64, lr: f64) {
-        self.last_loss = loss;
-        self.last_lr = lr;
         // A line every 10% of the run, and at least every 30 s on long ones.
         if step >= self.next_report || (step.is_multiple_of(1024) && self.last_line.elapsed() > Duration::from_secs(30))
         {
