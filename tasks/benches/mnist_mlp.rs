@@ -2,13 +2,15 @@
 //! through the suite's task, and times it: the same work as `scripts/bench/mnist_mlp.py` does
 //! in PyTorch (`scripts/bench/mnist.sh` runs both and prints the ratio).
 //!
-//!     cargo bench -p tasks --bench mnist_mlp -- [--data-dir DIR] [--repeats N] [--epochs E]
+//!     cargo bench -p tasks --bench mnist_mlp -- [--data-dir DIR] [--repeats N]
 //!
+//! `DIR` (default `../shared/data` beside the repository) holds `mnist/`.
 //! Prints the median epoch time over the repeats, and a breakdown of one step (batch
 //! preparation, forward + backward, optimizer step) measured separately.
 
-use std::path::PathBuf;
+mod common;
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use candle::{DType, Device, ModuleT, Tensor};
@@ -16,44 +18,28 @@ use models::mlp::{Activation, Mlp};
 use models::{Params, SeededRng};
 use optimizers::OptimizerSpec;
 use tasks::data::DataSettings;
-use tasks::plan::TaskSetup;
-use tasks::task::{self, Budget, TaskContext};
+use tasks::task::{self, TaskContext};
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use common::{arg, median, parsed};
 
 fn main() -> anyhow::Result<()> {
     tasks::init_process();
-    let data_dir = arg("--data-dir").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data"));
-    let repeats: usize = arg("--repeats").map(|r| r.parse()).transpose()?.unwrap_or(3);
+    // `cargo bench` runs in `tasks/`: the default is `../shared/data` beside the repository.
+    let shared = || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    let data_dir = arg("--data-dir").map(PathBuf::from).unwrap_or_else(shared);
+    let repeats: usize = parsed("--repeats", 3)?;
     let settings = DataSettings { data_dirs: vec![data_dir], ..Default::default() }.with_system_dirs();
     let info = task::find("mnist-mlp").expect("registered");
-    let setup = TaskSetup {
-        name: info.name.clone(),
-        label: info.name.clone(),
-        options: info.resolve_options(&Default::default()).expect("defaults"),
-        budget: Budget::Epochs(1),
-        batch_size: Some(64),
-        eval_every: None,
-        log_every: 1,
-        schedule: Default::default(),
-    };
+    let options = info.resolve_options(&Default::default()).expect("defaults");
     let spec = OptimizerSpec::new("adam").with("lr", 1e-3).resolve()?;
     let device = Device::Cpu;
     let mut epochs = Vec::new();
     for r in 0..repeats {
         let ctx = TaskContext {
             info,
-            options: &setup.options,
+            options: &options,
             optimizer: &spec,
-            batch_size: setup.batch_size,
+            batch_size: Some(64),
             seed: r as u64,
             device: &device,
             data: &settings,

@@ -9,6 +9,8 @@
 //! Prints the median step time after a warm-up step, split into forward, backward and
 //! optimizer step.
 
+mod common;
+
 use std::time::Instant;
 
 use candle::{DType, ModuleT, Tensor};
@@ -16,22 +18,14 @@ use models::resnet::ResNet;
 use models::{Params, SeededRng};
 use optimizers::OptimizerSpec;
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use common::{arg, median, parsed};
 
 fn main() -> anyhow::Result<()> {
     tasks::init_process();
-    let steps: usize = arg("--steps").map(|s| s.parse()).transpose()?.unwrap_or(5);
-    let batch: usize = arg("--batch").map(|s| s.parse()).transpose()?.unwrap_or(128);
+    let steps: usize = parsed("--steps", 5)?;
+    let batch: usize = parsed("--batch", 128)?;
     let device = tasks::runner::execute::open_device(&arg("--device").unwrap_or_else(|| "cpu".into()))?;
-    let width: f64 = arg("--width").map(|s| s.parse()).transpose()?.unwrap_or(1.0);
+    let width: f64 = parsed("--width", 1.0)?;
     let model = arg("--model").unwrap_or_else(|| "resnet18".into());
     let params = Params::new(SeededRng::new(0), DType::F32, &device);
     let root = params.root();
@@ -48,21 +42,17 @@ fn main() -> anyhow::Result<()> {
     let mut rng = SeededRng::new(1);
     let x = Tensor::from_vec(rng.normal_vec(batch * 3 * 32 * 32, 0.0, 1.0), (batch, 3, 32, 32), &device)?;
     let y = Tensor::from_vec((0..batch as u32).map(|i| i % 10).collect::<Vec<_>>(), batch, &device)?;
-    let sync = |t: &Tensor| -> anyhow::Result<()> {
-        t.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
-        Ok(())
-    };
     let (mut fwd, mut bwd, mut upd, mut total) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..=steps {
         let t0 = Instant::now();
         let loss = candle_nn::loss::cross_entropy(&net.forward_t(&x, true)?, &y)?;
-        sync(&loss)?;
+        device.synchronize()?;
         let t1 = Instant::now();
         let grads = loss.backward()?;
         device.synchronize()?;
         let t2 = Instant::now();
         opt.step(&grads)?;
-        sync(params.trainable()[0].as_tensor())?;
+        device.synchronize()?;
         let t3 = Instant::now();
         if i > 0 {
             fwd.push((t1 - t0).as_secs_f64());

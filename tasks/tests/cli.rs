@@ -1,12 +1,10 @@
 //! The `optbench` binary end to end: run, resume, plan, report, plot, tasks, optimizers, replay.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn optbench(args: &[&str], cwd: &Path) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_optbench")).args(args).current_dir(cwd).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
+use std::path::Path;
+
+use common::optbench;
 
 const CONFIG: &str = r#"
 name = "cli"

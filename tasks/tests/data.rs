@@ -19,9 +19,8 @@ fn digits(n: usize, seed: u8) -> (Vec<Vec<u8>>, Vec<u8>) {
 
 fn mnist_parquet(dir: &Path, split: &str, n: usize, seed: u8) -> (PathBuf, Vec<Vec<u8>>, Vec<u8>) {
     let (images, labels) = digits(n, seed);
-    let pngs: Vec<Vec<u8>> = images.iter().map(|img| hubfiles::encode_png(img, 1, 28, 28)).collect();
     let path = dir.join(format!("{split}.parquet"));
-    hubfiles::write_images(&path, "image", &pngs, &[("label", labels.iter().map(|&l| l as i64).collect())]).unwrap();
+    common::mnist_parquet(&path, &images, &labels.iter().map(|&l| l as i64).collect::<Vec<_>>());
     (path, images, labels)
 }
 
@@ -359,11 +358,10 @@ fn local_text_and_translation_files() {
 
 #[test]
 fn the_real_mnist_when_it_is_there() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    if !shared.join("mnist/train-images-idx3-ubyte.gz").exists() {
-        eprintln!("skipped: no {}", shared.join("mnist").display());
+    let Some(shared) = common::shared_data() else {
+        eprintln!("skipped: no ../shared/data/mnist");
         return;
-    }
+    };
     let cache = tempfile::tempdir().unwrap();
     let settings = DataSettings {
         data_dirs: vec![shared],

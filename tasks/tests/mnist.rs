@@ -4,11 +4,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::ffi::OsStr;
+use std::path::Path;
 
 use common::hub::StandInHub;
-use tasks::data::{hubfiles, idx};
+use common::optbench_env as optbench;
+use tasks::data::idx;
 
 /// A learnable toy digit set: class k lights a 7x7 block at position k, plus noise.
 fn toy_digits(dir: &Path, train: usize, test: usize) {
@@ -37,16 +38,6 @@ fn toy_digits(dir: &Path, train: usize, test: usize) {
     std::fs::write(m.join("t10k-labels-idx1-ubyte"), idx::encode_labels(&labels)).unwrap();
 }
 
-fn optbench(args: &[&str], cwd: &Path, env: &[(&str, &Path)]) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_optbench"));
-    cmd.args(args).current_dir(cwd).env_remove("OPTBENCH_OFFLINE").env_remove("HF_HUB_OFFLINE");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
-
 #[test]
 fn mnist_tasks_train_from_a_data_dir() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,39 +64,31 @@ lr = 1e-2
     let out = dir.path().join("out");
     let plan = common::load(&config, &out);
     assert_eq!(plan.data_dirs, vec![dir.path().join(".")], "data_dir relative to the config's folder");
-    let options = tasks::runner::SweepOptions {
-        jobs: 1,
-        mode: tasks::runner::progress::Mode::Quiet,
-        data: tasks::data::DataSettings {
-            data_dirs: plan.data_dirs.clone(),
-            offline: true,
-            cache_dir: Some(dir.path().join("cache")),
-            ..Default::default()
-        },
+    let data = tasks::data::DataSettings {
+        data_dirs: plan.data_dirs.clone(),
+        offline: true,
+        cache_dir: Some(dir.path().join("cache")),
+        ..Default::default()
     };
-    let summary = tasks::runner::run_plan(&plan, &options);
+    let summary = common::sweep_with(&plan, 1, data);
     assert_eq!(summary.completed, 2, "{summary:?}");
-    for r in common::results(&out) {
+    let results = common::results(&out);
+    for r in &results {
         assert_eq!(r.metrics[0].name, "test_accuracy");
         let acc = r.final_metrics["test_accuracy"].unwrap();
         assert!(acc > 0.9, "{}: accuracy {acc}", r.id);
         assert_eq!(r.history.epoch.last().copied().flatten(), Some(2.0));
         assert!(r.final_metrics["test_loss"].unwrap() < 1.0);
     }
-    let mlp = common::find(&common::results(&out), "mnist-mlp", "adam").clone();
+    let mlp = common::find(&results, "mnist-mlp", "adam");
     assert_eq!(mlp.steps_per_epoch, Some(8), "500 images in the MLP's default batches of 64");
-    let logreg = common::find(&common::results(&out), "mnist-logreg", "adam").clone();
+    let logreg = common::find(&results, "mnist-logreg", "adam");
     assert_eq!(logreg.steps_per_epoch, Some(19), "600 images in batches of 32");
-}
-
-fn shared_data() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    d.join("mnist/train-images-idx3-ubyte.gz").exists().then(|| d.canonicalize().unwrap())
 }
 
 #[test]
 fn the_quick_config_reaches_97_percent_on_the_real_mnist() {
-    let Some(data) = shared_data() else {
+    let Some(data) = common::shared_data() else {
         eprintln!("skipped: no ../shared/data/mnist");
         return;
     };
@@ -115,7 +98,7 @@ fn the_quick_config_reaches_97_percent_on_the_real_mnist() {
     let (ok, stdout, stderr) = optbench(
         &["run", config.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--out", "out", "--jobs", "2"],
         dir.path(),
-        &[("OPTBENCH_CACHE", &dir.path().join("cache"))],
+        &[("OPTBENCH_CACHE", dir.path().join("cache").as_os_str())],
     );
     assert!(ok, "{stdout}\n{stderr}");
     let results = common::results(&dir.path().join("out"));
@@ -142,7 +125,7 @@ fn fashion_mnist_from_debians_package_when_installed() {
     let (ok, stdout, stderr) = optbench(
         &["run", config.to_str().unwrap(), "--out", "out"],
         dir.path(),
-        &[("OPTBENCH_CACHE", &dir.path().join("c"))],
+        &[("OPTBENCH_CACHE", dir.path().join("c").as_os_str())],
     );
     assert!(ok, "{stdout}\n{stderr}");
     let r = &common::results(&dir.path().join("out"))[0];
@@ -163,9 +146,7 @@ fn the_cli_uses_hf_endpoint_and_hf_home_then_works_offline() {
     };
     let parquet = |images: &[Vec<u8>], labels: &[u32], name: &str| -> Vec<u8> {
         let path = dir.path().join(name);
-        let pngs: Vec<Vec<u8>> = images.iter().map(|i| hubfiles::encode_png(i, 1, 28, 28)).collect();
-        hubfiles::write_images(&path, "image", &pngs, &[("label", labels.iter().map(|&l| l as i64).collect())])
-            .unwrap();
+        common::mnist_parquet(&path, images, &labels.iter().map(|&l| l as i64).collect::<Vec<_>>());
         std::fs::read(path).unwrap()
     };
     let hub = StandInHub::start(
@@ -178,8 +159,8 @@ fn the_cli_uses_hf_endpoint_and_hf_home_then_works_offline() {
     );
     let home = dir.path().join("hf-home");
     let cache = dir.path().join("optbench-cache");
-    let endpoint = PathBuf::from(&hub.url);
-    let env = [("HF_ENDPOINT", endpoint.as_path()), ("HF_HOME", home.as_path()), ("OPTBENCH_CACHE", cache.as_path())];
+    let env =
+        [("HF_ENDPOINT", OsStr::new(&hub.url)), ("HF_HOME", home.as_os_str()), ("OPTBENCH_CACHE", cache.as_os_str())];
     let elsewhere = tempfile::tempdir().unwrap();
     let (ok, stdout, stderr) = optbench(&["data", "fetch", "mnist"], elsewhere.path(), &env);
     assert!(ok, "{stdout}\n{stderr}");
@@ -198,8 +179,7 @@ fn the_cli_uses_hf_endpoint_and_hf_home_then_works_offline() {
     .unwrap();
     let requests = hub.requests().len();
     let mut offline_env = env.to_vec();
-    let one = PathBuf::from("1");
-    offline_env.push(("OPTBENCH_OFFLINE", one.as_path()));
+    offline_env.push(("OPTBENCH_OFFLINE", OsStr::new("1")));
     let (ok, stdout, stderr) = optbench(&["run", "c.toml", "--out", "out"], elsewhere.path(), &offline_env);
     assert_eq!(hub.requests().len(), requests, "offline: no request");
     if Path::new("/usr/share/datasets/fashion-mnist").exists() {

@@ -68,15 +68,9 @@ fn write_tiny_imagenet(dir: &Path, wnids: usize, per_class: usize) {
     std::fs::write(t.join("val/val_annotations.txt"), annotations).unwrap();
 }
 
+/// `optbench`, offline, with its decoded cache in `cache`.
 fn optbench(args: &[&str], cwd: &Path, cache: &Path) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_optbench"))
-        .args(args)
-        .current_dir(cwd)
-        .env("OPTBENCH_CACHE", cache)
-        .env("OPTBENCH_OFFLINE", "1")
-        .output()
-        .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    common::optbench_env(args, cwd, &[("OPTBENCH_CACHE", cache.as_os_str()), ("OPTBENCH_OFFLINE", "1".as_ref())])
 }
 
 #[test]

@@ -9,12 +9,17 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::JoinHandle;
 
-use candle::{DType, Device, ModuleT, Tensor};
-use models::{Params, SeededRng};
+use candle::{DType, Device, ModuleT, Tensor, Var};
+use models::{ParamBuilder, Params, SeededRng};
 use optimizers::BoxedOptimizer;
 
-use super::{Metrics, Task};
+use super::{Goal, MetricInfo, Metrics, Task, TaskContext};
 use crate::data::{self, DataSettings, ImageData};
+
+/// The metrics every classifier reports, the primary first.
+pub fn metrics() -> Vec<MetricInfo> {
+    vec![MetricInfo::new("test_accuracy", Goal::Max), MetricInfo::new("test_loss", Goal::Min)]
+}
 
 /// Loads an image data set once per process while some task holds it (a sweep's runs share
 /// it, also across `--jobs` threads).
@@ -66,6 +71,8 @@ struct Prefetcher {
 /// How to cut one image out of a split, with augmentation.
 struct Sampler {
     data: Arc<ImageData>,
+    /// Reads the test split (else the training split).
+    test: bool,
     count: usize,
     batch_size: usize,
     augment: Option<Augment>,
@@ -73,10 +80,10 @@ struct Sampler {
 }
 
 impl Sampler {
-    fn image_into(&self, index: usize, rng: Option<&mut SeededRng>, out: &mut Vec<f32>, test: bool) {
+    fn image_into(&self, index: usize, rng: Option<&mut SeededRng>, out: &mut Vec<f32>) {
         let d = &self.data;
         let (c, h, w) = (d.channels, d.height, d.width);
-        let split = if test { &d.test } else { &d.train };
+        let split = if self.test { &d.test } else { &d.train };
         let pixels = &split.images[index * c * h * w..(index + 1) * c * h * w];
         let (mut dy, mut dx, mut flip) = (0isize, 0isize, false);
         if let (Some(aug), Some(rng)) = (self.augment, rng) {
@@ -118,7 +125,7 @@ impl Sampler {
                     let mut images = Vec::with_capacity(chunk.len() * d.channels * d.height * d.width);
                     let mut labels = Vec::with_capacity(chunk.len());
                     for &i in chunk {
-                        self.image_into(i, Some(&mut rng), &mut images, false);
+                        self.image_into(i, Some(&mut rng), &mut images);
                         labels.push(d.train.labels[i]);
                     }
                     if tx.send(Batch { images, labels }).is_err() {
@@ -131,34 +138,31 @@ impl Sampler {
     }
 }
 
-/// The options of a classifier run.
+/// What a classifier task chooses; the run gives the rest (seed, device, optimizer, batch
+/// size, and the `train_subset` / `test_subset` options: the first N images, 0 for all).
 pub struct ClassifierSetup {
-    pub net: Box<dyn ModuleT + Send + Sync>,
-    pub params: Params,
-    pub optimizer: BoxedOptimizer,
     pub data: Arc<ImageData>,
-    /// Use the first `n` training / test images (0: all).
-    pub train_subset: usize,
-    pub test_subset: usize,
-    pub batch_size: usize,
+    /// The batch size when the config sets none.
+    pub default_batch_size: usize,
     pub augment: Option<Augment>,
     pub normalize: Normalize,
     /// An L2 term `l2 / 2 * sum(w²)` added to the loss (0: none). The reported training loss
     /// stays the cross-entropy.
     pub l2: f64,
-    pub seed: u64,
-    pub device: Device,
 }
+
+/// A network built on a run's parameters, for a data set.
+pub type BuildNet<'a> = &'a dyn Fn(&ParamBuilder, &ImageData) -> anyhow::Result<Box<dyn ModuleT + Send + Sync>>;
 
 /// A classifier being trained.
 pub struct Classifier {
     net: Box<dyn ModuleT + Send + Sync>,
-    params: Params,
     l2: f64,
+    /// The variables of the L2 term (the trainable ones when `l2 > 0`).
+    penalized: Vec<Var>,
     optimizer: BoxedOptimizer,
     batches: Prefetcher,
     eval: Sampler,
-    test_count: usize,
     steps_per_epoch: u64,
     device: Device,
 }
@@ -172,31 +176,45 @@ fn subset(n: usize, available: usize) -> usize {
 }
 
 impl Classifier {
-    pub fn new(setup: ClassifierSetup) -> anyhow::Result<Self> {
-        let d = setup.data.clone();
+    /// The classifier of a run: the net built on parameters drawn from the run's seed, the
+    /// run's optimizer over them, batches in the run's seeded order.
+    pub fn new(ctx: &TaskContext, setup: ClassifierSetup, build_net: BuildNet) -> anyhow::Result<Self> {
+        let d = setup.data;
         anyhow::ensure!(setup.normalize.mean.len() == d.channels, "normalisation for {} channels", d.channels);
-        let train_count = subset(setup.train_subset, d.train.count);
-        let test_count = subset(setup.test_subset, d.test.count);
-        let steps_per_epoch = train_count.div_ceil(setup.batch_size) as u64;
-        let rng = SeededRng::new(setup.seed).fork("data-order");
+        let params = Params::new(SeededRng::new(ctx.seed).fork("init"), DType::F32, ctx.device);
+        let net = build_net(&params.root(), &d)?;
+        let trainable = params.trainable();
+        let optimizer = ctx.build_optimizer(trainable.clone())?;
+        let train_count = subset(ctx.count("train_subset", 0)?, d.train.count);
+        let test_count = subset(ctx.count("test_subset", 0)?, d.test.count);
+        let batch_size = ctx.batch_size.unwrap_or(setup.default_batch_size);
+        let steps_per_epoch = train_count.div_ceil(batch_size) as u64;
+        let rng = SeededRng::new(ctx.seed).fork("data-order");
         let train = Sampler {
             data: d.clone(),
+            test: false,
             count: train_count,
-            batch_size: setup.batch_size,
+            batch_size,
             augment: setup.augment,
             normalize: setup.normalize.clone(),
         };
-        let eval = Sampler { data: d, count: test_count, batch_size: 500, augment: None, normalize: setup.normalize };
+        let eval = Sampler {
+            data: d,
+            test: true,
+            count: test_count,
+            batch_size: 500,
+            augment: None,
+            normalize: setup.normalize,
+        };
         Ok(Self {
-            net: setup.net,
-            params: setup.params,
+            net,
             l2: setup.l2,
-            optimizer: setup.optimizer,
+            penalized: if setup.l2 > 0.0 { trainable } else { Vec::new() },
+            optimizer,
             batches: train.spawn(rng),
             eval,
-            test_count,
             steps_per_epoch,
-            device: setup.device,
+            device: ctx.device.clone(),
         })
     }
 
@@ -225,7 +243,7 @@ impl Task for Classifier {
         let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
         if self.l2 > 0.0 {
             let mut penalty = loss.zeros_like()?;
-            for var in self.params.trainable() {
+            for var in &self.penalized {
                 penalty = (penalty + var.as_tensor().sqr()?.sum_all()?)?;
             }
             self.optimizer.backward_step(&(&loss + penalty.affine(self.l2 / 2.0, 0.0)?)?)?;
@@ -237,14 +255,14 @@ impl Task for Classifier {
 
     fn evaluate(&mut self) -> anyhow::Result<Metrics> {
         let (mut loss_sum, mut correct) = (0.0f64, 0.0f64);
-        let d = self.eval.data.clone();
-        let indices: Vec<usize> = (0..self.test_count).collect();
-        for chunk in indices.chunks(self.eval.batch_size) {
+        let (d, n) = (self.eval.data.clone(), self.eval.count);
+        for start in (0..n).step_by(self.eval.batch_size) {
+            let chunk = start..(start + self.eval.batch_size).min(n);
             let mut images = Vec::with_capacity(chunk.len() * d.channels * d.height * d.width);
-            for &i in chunk {
-                self.eval.image_into(i, None, &mut images, true);
+            for i in chunk.clone() {
+                self.eval.image_into(i, None, &mut images);
             }
-            let labels: Vec<u32> = chunk.iter().map(|&i| d.test.labels[i]).collect();
+            let labels = d.test.labels[chunk.clone()].to_vec();
             let (x, y) = self.tensors(images, labels)?;
             let logits = self.net.forward_t(&x, false)?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
@@ -252,7 +270,7 @@ impl Task for Classifier {
             let hits = logits.argmax(1)?.eq(&y)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
             correct += hits;
         }
-        let n = self.test_count.max(1) as f64;
+        let n = n.max(1) as f64;
         Ok(vec![("test_accuracy".into(), correct / n), ("test_loss".into(), loss_sum / n)])
     }
 }
@@ -285,13 +303,14 @@ mod tests {
     fn crops_flips_and_normalisation() {
         let s = Sampler {
             data: tiny(),
+            test: false,
             count: 5,
             batch_size: 2,
             augment: None,
             normalize: Normalize { mean: vec![0.5; 3], std: vec![0.5; 3] },
         };
         let mut plain = Vec::new();
-        s.image_into(0, None, &mut plain, false);
+        s.image_into(0, None, &mut plain);
         assert_eq!(plain.len(), 48);
         assert_eq!(plain[0], -1.0);
         assert!((plain[1] - (1.0 / 255.0 - 0.5) / 0.5).abs() < 1e-6);
@@ -301,7 +320,7 @@ mod tests {
         let mut seen_flip = false;
         for _ in 0..8 {
             let mut out = Vec::new();
-            flip.image_into(0, Some(&mut rng), &mut out, false);
+            flip.image_into(0, Some(&mut rng), &mut out);
             if out != plain {
                 seen_flip = true;
                 assert_eq!(out[0], plain[3]);
@@ -315,7 +334,7 @@ mod tests {
         let mut shifted = false;
         for _ in 0..16 {
             let mut out = Vec::new();
-            crop.image_into(1, Some(&mut rng), &mut out, false);
+            crop.image_into(1, Some(&mut rng), &mut out);
             shifted |= out.contains(&-1.0) && out.len() == 48;
         }
         assert!(shifted, "padding appears when the crop is shifted");
@@ -323,13 +342,19 @@ mod tests {
 
     #[test]
     fn every_image_once_per_epoch_in_a_seeded_order() {
-        let s = Sampler { data: tiny(), count: 5, batch_size: 2, augment: None, normalize: Normalize::unit(3) };
-        let p = s.spawn(SeededRng::new(9));
+        let sampler = || Sampler {
+            data: tiny(),
+            test: false,
+            count: 5,
+            batch_size: 2,
+            augment: None,
+            normalize: Normalize::unit(3),
+        };
+        let p = sampler().spawn(SeededRng::new(9));
         let sizes: Vec<usize> = (0..3).map(|_| p.batches.recv().unwrap().labels.len()).collect();
         assert_eq!(sizes, [2, 2, 1], "the last batch of an epoch is partial, like PyTorch's DataLoader");
-        let s2 = Sampler { data: tiny(), count: 5, batch_size: 2, augment: None, normalize: Normalize::unit(3) };
         let a: Vec<Vec<f32>> = (0..3).map(|_| p.batches.recv().unwrap().images).collect();
-        let p2 = s2.spawn(SeededRng::new(9));
+        let p2 = sampler().spawn(SeededRng::new(9));
         for _ in 0..3 {
             p2.batches.recv().unwrap();
         }

@@ -4,17 +4,12 @@
 //! "none"` is the authors' deep linear network.
 
 use models::mlp::{Activation, Mlp};
-use models::{Params, SeededRng};
 
-use super::classify::{shared_images, Classifier, ClassifierSetup, Normalize};
-use super::{Budget, Family, Goal, MetricInfo, OptionSpec, Task, TaskContext, TaskInfo};
+use super::classify::{metrics, shared_images, Classifier, ClassifierSetup, Normalize};
+use super::{Budget, Family, OptionSpec, Task, TaskContext, TaskInfo};
 use crate::schedule::Schedule;
 
 const ACTIVATIONS: &[&str] = &["relu", "none", "tanh", "sigmoid"];
-
-fn metrics() -> Vec<MetricInfo> {
-    vec![MetricInfo::new("test_accuracy", Goal::Max), MetricInfo::new("test_loss", Goal::Min)]
-}
 
 fn subsets() -> Vec<OptionSpec> {
     vec![
@@ -37,7 +32,7 @@ pub fn tasks() -> Vec<TaskInfo> {
             log_every: 10,
             schedule: Schedule::Constant,
             metrics: metrics(),
-            build: if dataset == "mnist" { build_mnist_logreg } else { build_fashion_logreg },
+            build,
         });
         let mut options = vec![
             OptionSpec::choice("activation", "relu", ACTIVATIONS, "between layers; the authors' code had none"),
@@ -56,59 +51,32 @@ pub fn tasks() -> Vec<TaskInfo> {
             log_every: 10,
             schedule: Schedule::Constant,
             metrics: metrics(),
-            build: if dataset == "mnist" { build_mnist_mlp } else { build_fashion_mlp },
+            build,
         });
     }
     out
 }
 
-fn build_mnist_logreg(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
-    build(ctx, "mnist", false)
-}
-fn build_fashion_logreg(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
-    build(ctx, "fashion-mnist", false)
-}
-fn build_mnist_mlp(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
-    build(ctx, "mnist", true)
-}
-fn build_fashion_mlp(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
-    build(ctx, "fashion-mnist", true)
-}
-
-fn count(ctx: &TaskContext, key: &str, min: i64) -> anyhow::Result<usize> {
-    let v = ctx.int(key);
-    anyhow::ensure!(v >= min, "option `{key}` must be at least {min}, not {v}");
-    Ok(v as usize)
-}
-
-fn build(ctx: &TaskContext, dataset: &str, mlp: bool) -> anyhow::Result<Box<dyn Task>> {
+/// Builds `<data set>-logreg` or `<data set>-mlp`, as the task's name says.
+fn build(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
+    let (dataset, model) = ctx.info.name.rsplit_once('-').expect("MNIST tasks are named <data set>-<model>");
     let data = shared_images(dataset, ctx.data)?;
-    let inputs = data.channels * data.height * data.width;
-    let mut sizes = vec![inputs];
-    let activation = if mlp {
-        let (hidden, layers) = (count(ctx, "hidden", 1)?, count(ctx, "hidden_layers", 0)?);
+    let mut sizes = vec![data.channels * data.height * data.width];
+    let activation = if model == "mlp" {
+        let (hidden, layers) = (ctx.count("hidden", 1)?, ctx.count("hidden_layers", 0)?);
         sizes.extend(std::iter::repeat_n(hidden, layers));
         Activation::parse(ctx.string("activation")).expect("checked against the choices")
     } else {
         Activation::None
     };
     sizes.push(data.classes);
-    let params = Params::new(SeededRng::new(ctx.seed).fork("init"), candle::DType::F32, ctx.device);
-    let net = Mlp::new(&params.root(), &sizes, activation)?;
-    let optimizer = ctx.build_optimizer(params.trainable())?;
-    let classifier = Classifier::new(ClassifierSetup {
-        net: Box::new(net),
-        optimizer,
-        train_subset: count(ctx, "train_subset", 0)?,
-        test_subset: count(ctx, "test_subset", 0)?,
-        batch_size: ctx.batch_size.unwrap_or(64),
-        augment: None,
+    let setup = ClassifierSetup {
         normalize: Normalize::unit(data.channels),
-        l2: 0.0,
-        seed: ctx.seed,
-        device: ctx.device.clone(),
-        params,
         data,
-    })?;
+        default_batch_size: 64,
+        augment: None,
+        l2: 0.0,
+    };
+    let classifier = Classifier::new(ctx, setup, &|b, _| Ok(Box::new(Mlp::new(b, &sizes, activation)?)))?;
     Ok(Box::new(classifier))
 }

@@ -128,6 +128,13 @@ impl TaskContext<'_> {
         }
     }
 
+    /// A whole-number option that must be at least `min`.
+    pub fn count(&self, key: &str, min: i64) -> anyhow::Result<usize> {
+        let v = self.int(key);
+        anyhow::ensure!(v >= min, "option `{key}` must be at least {min}, not {v}");
+        Ok(v as usize)
+    }
+
     pub fn flag(&self, key: &str) -> bool {
         match self.options.get(key) {
             Some(HyperValue::Bool(b)) => *b,

@@ -120,9 +120,8 @@ fn build(ctx: &TaskContext, problem: Problem, x0: f64, bounded: bool) -> anyhow:
 }
 
 fn build_sequential(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
-    let d = ctx.int("d");
-    anyhow::ensure!(d >= 1, "option `d` must be at least 1, not {d}");
-    let problem = Problem::Sequential { c1: ctx.f64("c1"), c2: ctx.f64("c2"), d: d as u64 };
+    let d = ctx.count("d", 1)? as u64;
+    let problem = Problem::Sequential { c1: ctx.f64("c1"), c2: ctx.f64("c2"), d };
     build(ctx, problem, ctx.f64("x0"), true)
 }
 

@@ -9,10 +9,10 @@ use models::densenet::DenseNet;
 use models::googlenet::GoogLeNet;
 use models::resnet::ResNet;
 use models::vgg::Vgg;
-use models::{ParamBuilder, Params, SeededRng};
+use models::ParamBuilder;
 
-use super::classify::{shared_images, Augment, Classifier, ClassifierSetup, Normalize};
-use super::{Budget, Family, Goal, MetricInfo, OptionSpec, Task, TaskContext, TaskInfo};
+use super::classify::{metrics, shared_images, Augment, Classifier, ClassifierSetup, Normalize};
+use super::{Budget, Family, OptionSpec, Task, TaskContext, TaskInfo};
 use crate::schedule::Schedule;
 
 /// A data set with its normalisation (the statistics the papers' code used).
@@ -114,11 +114,7 @@ impl Model {
             anyhow::ensure!(w > 0.0 && w.is_finite(), "option `width` must be > 0, not {w}");
             Ok(w)
         };
-        let positive = |key: &str| -> anyhow::Result<usize> {
-            let v = ctx.int(key);
-            anyhow::ensure!(v >= 1, "option `{key}` must be at least 1, not {v}");
-            Ok(v as usize)
-        };
+        let positive = |key: &str| ctx.count(key, 1);
         let dropout = || -> anyhow::Result<f64> {
             let p = ctx.f64("dropout");
             anyhow::ensure!((0.0..1.0).contains(&p), "option `dropout` must be in [0, 1), not {p}");
@@ -180,33 +176,18 @@ fn build(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
         .into_iter()
         .find(|m| m.suffix() == suffix)
         .expect("vision tasks are built from their registry entries");
-    let data = shared_images(dataset.name, ctx.data)?;
-    let params = Params::new(SeededRng::new(ctx.seed).fork("init"), candle::DType::F32, ctx.device);
-    let net = model.build(&params.root(), data.classes, ctx)?;
-    let optimizer = ctx.build_optimizer(params.trainable())?;
-    let count = |key: &str| -> anyhow::Result<usize> {
-        let v = ctx.int(key);
-        anyhow::ensure!(v >= 0, "option `{key}` must be >= 0, not {v}");
-        Ok(v as usize)
-    };
     let l2 = ctx.f64("weight_decay");
     anyhow::ensure!(l2 >= 0.0 && l2.is_finite(), "option `weight_decay` must be >= 0, not {l2}");
-    let padding = count("crop_padding")?;
+    let padding = ctx.count("crop_padding", 0)?;
     let flip = ctx.flag("flip");
-    let classifier = Classifier::new(ClassifierSetup {
-        net,
-        optimizer,
-        train_subset: count("train_subset")?,
-        test_subset: count("test_subset")?,
-        batch_size: ctx.batch_size.unwrap_or(128),
+    let setup = ClassifierSetup {
+        data: shared_images(dataset.name, ctx.data)?,
+        default_batch_size: 128,
         augment: (padding > 0 || flip).then_some(Augment { crop_padding: padding, flip }),
         normalize: Normalize { mean: dataset.mean.to_vec(), std: dataset.std.to_vec() },
         l2,
-        seed: ctx.seed,
-        device: ctx.device.clone(),
-        params,
-        data,
-    })?;
+    };
+    let classifier = Classifier::new(ctx, setup, &|b, data| model.build(b, data.classes, ctx))?;
     Ok(Box::new(classifier))
 }
 
@@ -223,7 +204,7 @@ fn info(dataset: &Dataset, model: Model, batch: usize, epochs: u64) -> TaskInfo 
         eval_every: None,
         log_every: 10,
         schedule: Schedule::Constant,
-        metrics: vec![MetricInfo::new("test_accuracy", Goal::Max), MetricInfo::new("test_loss", Goal::Min)],
+        metrics: metrics(),
         build,
     }
 }

@@ -3,8 +3,11 @@
 
 pub mod hub;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
+use tasks::data::hubfiles;
 use tasks::plan::{self, Overrides, Plan};
 use tasks::runner::progress::Mode;
 use tasks::runner::record::{find_results, RunResult};
@@ -14,6 +17,34 @@ use tasks::task::DataSettings;
 /// The project root (configs/ lives there).
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `../shared/data` beside the repository, when the real MNIST is there.
+pub fn shared_data() -> Option<PathBuf> {
+    let d = root().join("../shared/data");
+    d.join("mnist/train-images-idx3-ubyte.gz").exists().then(|| d.canonicalize().unwrap())
+}
+
+/// Runs the `optbench` binary in `cwd`: (success, stdout, stderr).
+pub fn optbench(args: &[&str], cwd: &Path) -> (bool, String, String) {
+    optbench_env(args, cwd, &[])
+}
+
+/// [`optbench`] with environment variables set; the offline switches of the caller's
+/// environment are cleared first.
+pub fn optbench_env(args: &[&str], cwd: &Path, env: &[(&str, &OsStr)]) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_optbench"));
+    cmd.args(args).current_dir(cwd).env_remove("OPTBENCH_OFFLINE").env_remove("HF_HUB_OFFLINE");
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Writes MNIST-shaped images (28x28 grey, as PNGs) and labels as a parquet file in the Hub's
+/// schema.
+pub fn mnist_parquet(path: &Path, images: &[Vec<u8>], labels: &[i64]) {
+    let pngs: Vec<Vec<u8>> = images.iter().map(|img| hubfiles::encode_png(img, 1, 28, 28)).collect();
+    hubfiles::write_images(path, "image", &pngs, &[("label", labels.to_vec())]).unwrap();
 }
 
 /// Writes a config into `dir` and returns its path.
@@ -29,8 +60,11 @@ pub fn load(file: &Path, out: &Path) -> Plan {
 }
 
 pub fn sweep(plan: &Plan, jobs: usize) -> SweepSummary {
-    let options = SweepOptions { jobs, mode: Mode::Quiet, data: DataSettings::default() };
-    runner::run_plan(plan, &options)
+    sweep_with(plan, jobs, DataSettings::default())
+}
+
+pub fn sweep_with(plan: &Plan, jobs: usize, data: DataSettings) -> SweepSummary {
+    runner::run_plan(plan, &SweepOptions { jobs, mode: Mode::Quiet, data })
 }
 
 /// Every result under `dir`, by run id.
