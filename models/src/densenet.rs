@@ -129,7 +129,7 @@ impl DenseNet {
             stages,
             bn: batch_norm(&b.pp("bn"), channels)?,
             linear: linear(&b.pp("linear"), channels, classes, true)?,
-            dropout: Dropout::new(config.dropout, b.rng("dropout")),
+            dropout: b.dropout("dropout", config.dropout)?,
             new_first: config.new_first,
         })
     }

@@ -9,12 +9,14 @@
 //! | `Conv2d(in, out, k)` | U(-1/sqrt(fan_in), ..), fan_in = in k k / groups | the same |
 //! | `BatchNorm2d(c)` | 1 | 0; running mean 0, running var 1 |
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use candle::{DType, Device, Result, Shape, Tensor, Var};
 use candle_nn::Linear;
 
 use crate::conv::Conv2d;
+use crate::layers::{Dropout, DropoutState};
 use crate::norm::BatchNorm2d;
 
 use crate::rng::SeededRng;
@@ -23,6 +25,8 @@ use crate::rng::SeededRng;
 struct Store {
     trainable: Vec<(String, Var)>,
     buffers: Vec<(String, Var)>,
+    /// The random layers, whose generators are part of a run's state.
+    dropouts: Vec<(String, Dropout)>,
 }
 
 /// All the parameters of a model, in creation order, with their names.
@@ -60,6 +64,28 @@ impl Params {
     /// The buffers (not trained: BatchNorm's running statistics), with their names.
     pub fn buffers(&self) -> Vec<(String, Var)> {
         self.store.lock().expect("params lock").buffers.clone()
+    }
+
+    /// Where every random layer's generators are, by layer name (for checkpoints).
+    pub fn random_state(&self) -> BTreeMap<String, DropoutState> {
+        let store = self.store.lock().expect("params lock");
+        store.dropouts.iter().map(|(name, d)| (name.clone(), d.state())).collect()
+    }
+
+    /// Restores a [`Params::random_state`] of the same model; a layer it does not name, or a
+    /// name it has that the model does not, is an error.
+    pub fn restore_random_state(&self, saved: &BTreeMap<String, DropoutState>) -> Result<()> {
+        let store = self.store.lock().expect("params lock");
+        if saved.len() != store.dropouts.len() {
+            candle::bail!("the saved state has {} random layers, the model {}", saved.len(), store.dropouts.len())
+        }
+        for (name, d) in &store.dropouts {
+            match saved.get(name) {
+                Some(state) => d.restore(state),
+                None => candle::bail!("the saved state has no random layer `{name}`"),
+            }
+        }
+        Ok(())
     }
 
     /// The number of trainable scalars.
@@ -113,6 +139,19 @@ impl ParamBuilder {
     /// An independent generator for a random layer (dropout), drawn from the parameters' one.
     pub fn rng(&self, stream: &str) -> SeededRng {
         self.params.rng.lock().expect("rng lock").fork(&self.name(stream))
+    }
+
+    /// A dropout layer with rate `p` whose generator (drawn from the parameters' one) the
+    /// parameters know, so that checkpoints save and restore it.
+    pub fn dropout(&self, name: &str, p: f64) -> Result<Dropout> {
+        let dropout = Dropout::new(p, self.rng(name));
+        let full = self.name(name);
+        let mut store = self.params.store.lock().expect("params lock");
+        if store.dropouts.iter().any(|(n, _)| *n == full) {
+            candle::bail!("random layer `{full}` is created twice")
+        }
+        store.dropouts.push((full, dropout.clone()));
+        Ok(dropout)
     }
 
     /// A trainable parameter, uniform in `[-bound, bound]`.

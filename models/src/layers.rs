@@ -1,11 +1,11 @@
 //! Layers the models share that candle lacks or that must draw from the suite's generator.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use candle::{DType, ModuleT, Result, Tensor, D};
 
 use crate::cpu::{contiguous, valid_columns};
-use crate::rng::SeededRng;
+use crate::rng::{RngState, SeededRng};
 
 /// Dropout with seeded masks. candle's `ops::dropout` draws from an unseeded generator; here a
 /// random keep-mask (scaled by `1 / (1 - p)`) is drawn once per layer from the run's generator,
@@ -13,23 +13,63 @@ use crate::rng::SeededRng;
 /// same seed gives the same masks, each element is kept with probability `1 - p`, and no host
 /// random numbers are made per step (which would dominate a step on a GPU). Masks of
 /// consecutive steps are shifts of one another rather than independent.
-#[derive(Debug)]
+///
+/// Its generators are state of the run: [`Dropout::state`] and [`Dropout::restore`] (through
+/// [`Params`](crate::Params) for the layers a model registers) continue the same masks after a
+/// checkpoint.
+#[derive(Clone, Debug)]
 pub struct Dropout {
     p: f64,
-    state: Mutex<DropState>,
+    state: Arc<Mutex<DropState>>,
 }
 
 #[derive(Debug)]
 struct DropState {
+    /// Draws each step's offset into the mask.
     rng: SeededRng,
+    /// Draws the masks.
+    mask_rng: SeededRng,
+    /// The mask generator before the current mask was drawn, and the mask's length: what it
+    /// takes to draw the same mask again after a restore.
+    drawn: Option<(RngState, usize)>,
     /// The mask twice over, so that any window of `len / 2` elements is contiguous.
     doubled: Option<Tensor>,
 }
 
+/// Where a [`Dropout`] layer's generators are, for checkpoints.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DropoutState {
+    pub rng: RngState,
+    pub mask_rng: RngState,
+    pub drawn: Option<(RngState, usize)>,
+}
+
 impl Dropout {
     pub fn new(p: f64, rng: SeededRng) -> Self {
-        Self { p, state: Mutex::new(DropState { rng, doubled: None }) }
+        let mask_rng = rng.fork("mask");
+        Self { p, state: Arc::new(Mutex::new(DropState { rng, mask_rng, drawn: None, doubled: None })) }
     }
+
+    /// The layer's generators now.
+    pub fn state(&self) -> DropoutState {
+        let s = self.state.lock().expect("dropout lock");
+        DropoutState { rng: s.rng.state(), mask_rng: s.mask_rng.state(), drawn: s.drawn.clone() }
+    }
+
+    /// Continues from a saved [`Dropout::state`]: the next masks are those the saved layer
+    /// would have used.
+    pub fn restore(&self, saved: &DropoutState) {
+        let mut s = self.state.lock().expect("dropout lock");
+        s.rng = SeededRng::from_state(saved.rng.clone());
+        s.mask_rng = SeededRng::from_state(saved.mask_rng.clone());
+        s.drawn = saved.drawn.clone();
+        s.doubled = None;
+    }
+}
+
+fn keep_mask(rng: &mut SeededRng, n: usize, p: f64) -> Vec<f32> {
+    let scale = 1.0 / (1.0 - p) as f32;
+    (0..n).map(|_| if rng.bernoulli(p) { 0.0 } else { scale }).collect()
 }
 
 impl ModuleT for Dropout {
@@ -39,13 +79,19 @@ impl ModuleT for Dropout {
         }
         let n = xs.elem_count();
         let mut state = self.state.lock().expect("dropout lock");
-        let stale = state
-            .doubled
-            .as_ref()
-            .is_none_or(|d| d.elem_count() < 2 * n || d.device().location() != xs.device().location());
-        if stale {
-            let scale = 1.0 / (1.0 - self.p) as f32;
-            let keep: Vec<f32> = (0..n).map(|_| if state.rng.bernoulli(self.p) { 0.0 } else { scale }).collect();
+        let on_device = |d: &Tensor| d.device().location() == xs.device().location();
+        if state.doubled.as_ref().is_none_or(|d| !on_device(d)) {
+            // After a restore (or on another device): the current mask, drawn again.
+            if let Some((before, len)) = state.drawn.clone().filter(|&(_, len)| len >= n) {
+                let keep = keep_mask(&mut SeededRng::from_state(before), len, self.p);
+                let mask = Tensor::from_vec(keep, len, xs.device())?;
+                state.doubled = Some(Tensor::cat(&[&mask, &mask], 0)?);
+            }
+        }
+        if state.doubled.as_ref().is_none_or(|d| d.elem_count() < 2 * n) {
+            let before = state.mask_rng.state();
+            let keep = keep_mask(&mut state.mask_rng, n, self.p);
+            state.drawn = Some((before, n));
             let mask = Tensor::from_vec(keep, n, xs.device())?;
             state.doubled = Some(Tensor::cat(&[&mask, &mask], 0)?);
         }
@@ -297,6 +343,22 @@ mod tests {
         let d2 = Dropout::new(0.2, SeededRng::new(5));
         assert_eq!(d2.forward_t(&x, true)?.flatten_all()?.to_vec1::<f32>()?, a.flatten_all()?.to_vec1::<f32>()?);
         assert_eq!(d.forward_t(&x, false)?.flatten_all()?.to_vec1::<f32>()?, x.flatten_all()?.to_vec1::<f32>()?);
+        Ok(())
+    }
+
+    #[test]
+    fn a_restored_dropout_continues_with_the_same_masks() -> Result<()> {
+        let x = Tensor::ones((4, 6), DType::F32, &Device::Cpu)?;
+        let masks = |d: &Dropout, k: usize| -> Result<Vec<Vec<f32>>> {
+            (0..k).map(|_| d.forward_t(&x, true)?.flatten_all()?.to_vec1::<f32>()).collect()
+        };
+        let whole = Dropout::new(0.3, SeededRng::new(9));
+        let all = masks(&whole, 5)?;
+        let first = Dropout::new(0.3, SeededRng::new(9));
+        assert_eq!(masks(&first, 2)?, all[..2]);
+        let resumed = Dropout::new(0.3, SeededRng::new(1));
+        resumed.restore(&first.state());
+        assert_eq!(masks(&resumed, 3)?, all[2..]);
         Ok(())
     }
 }

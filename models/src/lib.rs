@@ -28,4 +28,5 @@ pub fn scaled(channels: usize, width: f64) -> usize {
 }
 
 pub use init::{ParamBuilder, Params};
-pub use rng::SeededRng;
+pub use layers::{Dropout, DropoutState};
+pub use rng::{RngState, SeededRng};

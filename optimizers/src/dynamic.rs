@@ -16,6 +16,12 @@ pub trait DynOptimizer: Send {
     /// Sets the learning rate used from the next step on (what a schedule calls).
     fn set_learning_rate(&mut self, lr: f64);
     /// Back-propagates `loss` and steps.
+    fn state(&self) -> Result<crate::OptimizerState> {
+        candle::bail!("not yet")
+    }
+    fn load_state(&mut self, _state: &crate::OptimizerState) -> Result<()> {
+        candle::bail!("not yet")
+    }
     fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
         let grads = loss.backward()?;
         self.step(&grads)

@@ -46,6 +46,7 @@ mod macros;
 pub mod parts;
 pub mod registry;
 pub mod spec;
+pub mod state;
 
 pub mod adabelief;
 pub mod adabound;
@@ -76,3 +77,4 @@ pub use radam::{ParamsRAdam, RAdam};
 pub use registry::{OptimizerInfo, REGISTRY};
 pub use sgd::{ParamsSgd, Sgd};
 pub use spec::{HyperValue, Hyperparameters, OptimizerSpec, SpecError};
+pub use state::OptimizerState;

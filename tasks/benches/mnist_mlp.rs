@@ -39,6 +39,8 @@ fn main() -> anyhow::Result<()> {
             info,
             options: &options,
             optimizer: &spec,
+            roles: &Default::default(),
+            clip_norm: None,
             batch_size: Some(64),
             seed: r as u64,
             device: &device,
@@ -49,7 +51,7 @@ fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let mut loss = 0.0;
         for step in 1..=steps {
-            loss = t.train_step(step)?;
+            loss = t.train_step(step)?[0].1;
         }
         let seconds = started.elapsed().as_secs_f64();
         let acc = t.evaluate()?[0].1;

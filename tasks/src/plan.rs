@@ -27,6 +27,24 @@ pub struct TaskSetup {
     pub eval_every: Option<u64>,
     pub log_every: u64,
     pub schedule: Schedule,
+    /// Gradient clipping by global norm before every optimizer step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_norm: Option<f64>,
+}
+
+/// When a run saves checkpoints. It does not change the run's numbers (so it is not part of
+/// the fingerprint).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointPolicy {
+    pub enabled: bool,
+    /// The least number of seconds between two checkpoints.
+    pub min_interval_s: f64,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        Self { enabled: true, min_interval_s: 0.0 }
+    }
 }
 
 /// One run: everything that determines its result.
@@ -37,6 +55,10 @@ pub struct RunSpec {
     pub optimizer_label: String,
     /// The optimizer with every hyperparameter (defaults filled in).
     pub optimizer: OptimizerSpec,
+    /// The optimizer of each role that the config overrides (`roles`), resolved; the other
+    /// roles use `optimizer`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, OptimizerSpec>,
     /// The hyperparameters the config set for this run, as a file-name-safe slug.
     pub setting: String,
     pub seed: u64,
@@ -44,6 +66,8 @@ pub struct RunSpec {
     /// The papers' numbers for this task and optimizer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reported: Vec<Reported>,
+    #[serde(default)]
+    pub checkpoint: CheckpointPolicy,
 }
 
 impl RunSpec {
@@ -60,9 +84,12 @@ impl RunSpec {
     /// A hash of everything that determines the run's numbers (not the papers' numbers): a
     /// result whose fingerprint differs was made with another setup.
     pub fn fingerprint(&self) -> String {
-        let key = serde_json::json!({
+        let mut key = serde_json::json!({
             "task": self.task, "optimizer": self.optimizer, "seed": self.seed, "device": self.device,
         });
+        if !self.roles.is_empty() {
+            key["roles"] = serde_json::json!(self.roles);
+        }
         crate::data::cache::sha256_bytes(key.to_string().as_bytes())[..16].to_string()
     }
 }
@@ -118,15 +145,25 @@ pub fn check_device(device: &str) -> Result<(), String> {
     DeviceName::parse(device).map(drop)
 }
 
+/// The longest label or name: a folder name must stay under the file systems' 255 bytes, with
+/// room for what the runner adds beside it.
+pub const MAX_LABEL: usize = 100;
+
 fn check_label(label: &str) -> Result<(), String> {
     let ok = !label.is_empty()
         && !label.starts_with('.')
         && label.chars().all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("`{label}` cannot name a folder: use letters, digits, '-', '_', '.' and '+'"))
+    if !ok {
+        return Err(format!("`{label}` cannot name a folder: use letters, digits, '-', '_', '.' and '+'"));
     }
+    if label.len() > MAX_LABEL {
+        return Err(format!(
+            "`{}...` is {} characters long: names folders, so at most {MAX_LABEL}",
+            &label[..20],
+            label.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Loads a config file and expands it into a plan.
@@ -188,6 +225,25 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
         }
         let schedule = entry.schedule.clone().unwrap_or_else(|| info.schedule.clone());
         schedule.validate(has_epochs).map_err(|m| error(at("schedule"), m))?;
+        let clip_norm = match entry.clip_norm.or(info.clip_norm) {
+            Some(c) if !(c.is_finite() && c >= 0.0) => {
+                return Err(error(at("clip_norm"), format!("must be a finite number >= 0 (0: no clipping), not {c}")))
+            }
+            Some(c) if c > 0.0 => Some(c),
+            _ => None,
+        };
+        for role in entry.roles.keys() {
+            if !info.optimizers.contains(&role.as_str()) {
+                return Err(error(
+                    at(&format!("roles.{role}")),
+                    format!(
+                        "task `{}` has no optimizer `{role}`; its optimizers: {}",
+                        info.name,
+                        info.optimizers.join(", ")
+                    ),
+                ));
+            }
+        }
         let setup = TaskSetup {
             name: info.name.clone(),
             label,
@@ -197,8 +253,9 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
             eval_every: entry.eval_every.or(info.eval_every),
             log_every: entry.log_every.unwrap_or(info.log_every),
             schedule,
+            clip_norm,
         };
-        tasks.push((setup, &entry.optimizer_overrides));
+        tasks.push((setup, entry));
     }
 
     // Each arm with the hyperparameters its optimizer has.
@@ -216,20 +273,48 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
         arms.push((j, arm, known));
     }
 
-    for (i, (_, overrides)) in tasks.iter().enumerate() {
-        if let Some(key) = overrides.keys().find(|key| !arms.iter().any(|(_, _, known)| known.contains(key))) {
+    let unknown = |keys: &BTreeMap<String, HyperValue>| {
+        keys.keys().find(|key| !arms.iter().any(|(_, _, known)| known.contains(key))).cloned()
+    };
+    for (i, (_, entry)) in tasks.iter().enumerate() {
+        if let Some(key) = unknown(&entry.optimizer_overrides) {
             return Err(error(
                 format!("tasks[{i}].optimizer_overrides.{key}"),
                 "no optimizer arm has this hyperparameter".into(),
             ));
         }
+        for (role, overrides) in &entry.roles {
+            if let Some(key) = unknown(overrides) {
+                return Err(error(
+                    format!("tasks[{i}].roles.{role}.{key}"),
+                    "no optimizer arm has this hyperparameter".into(),
+                ));
+            }
+        }
+    }
+    let checkpoint_interval = exp.checkpoint_interval.unwrap_or(0.0);
+    if !(checkpoint_interval.is_finite() && checkpoint_interval >= 0.0) {
+        return Err(error("checkpoint_interval".into(), format!("must be seconds >= 0, not {checkpoint_interval}")));
     }
 
     for (k, reported) in exp.reported.iter().enumerate() {
-        if !tasks.iter().any(|(t, _)| t.label == reported.task) {
+        let Some((setup, _)) = tasks.iter().find(|(t, _)| t.label == reported.task) else {
             return Err(error(
                 format!("reported[{k}].task"),
                 format!("no task labelled `{}` in this config", reported.task),
+            ));
+        };
+        let info = task::find(&setup.name).expect("checked above");
+        if !info.has_metric(&reported.metric) {
+            let metrics: Vec<&str> = info.metrics.iter().map(|m| m.name.as_str()).collect();
+            return Err(error(
+                format!("reported[{k}].metric"),
+                format!(
+                    "task `{}` has no metric `{}`; its metrics: {}, train_loss",
+                    info.name,
+                    reported.metric,
+                    metrics.join(", ")
+                ),
             ));
         }
         if !arms.iter().any(|(_, a, _)| a.label == reported.optimizer) {
@@ -242,20 +327,43 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
 
     let mut runs = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
-    for (setup, task_overrides) in &tasks {
+    for (i, (setup, entry)) in tasks.iter().enumerate() {
         for (j, arm, known) in &arms {
             for setting in arm.settings() {
-                let mut given = setting.clone();
-                for (key, value) in task_overrides.iter() {
-                    if known.contains(key) {
-                        given.insert(key.clone(), value.clone());
+                let with = |base: &BTreeMap<String, HyperValue>, overrides: &BTreeMap<String, HyperValue>| {
+                    let mut given = base.clone();
+                    for (key, value) in overrides {
+                        if known.contains(key) {
+                            given.insert(key.clone(), value.clone());
+                        }
                     }
+                    given
+                };
+                let given = with(&setting, &entry.optimizer_overrides);
+                let spec = OptimizerSpec { name: arm.name.clone(), hyperparameters: given.clone() };
+                let at_key = |prefix: String, e: &optimizers::SpecError| {
+                    let key = spec_error_key(e);
+                    error(format!("{prefix}{}", key.map(|k| format!(".{k}")).unwrap_or_default()), e.to_string())
+                };
+                let resolved = spec.resolve().map_err(|e| at_key(format!("optimizers[{j}]"), &e))?;
+                let mut roles = BTreeMap::new();
+                for (role, overrides) in &entry.roles {
+                    let spec = OptimizerSpec { name: arm.name.clone(), hyperparameters: with(&given, overrides) };
+                    let role_spec = spec.resolve().map_err(|e| at_key(format!("tasks[{i}].roles.{role}"), &e))?;
+                    roles.insert(role.clone(), role_spec);
                 }
-                let spec = OptimizerSpec { name: arm.name.clone(), hyperparameters: given };
-                let resolved = spec.resolve().map_err(|e| {
-                    let key = spec_error_key(&e);
-                    error(format!("optimizers[{j}]{}", key.map(|k| format!(".{k}")).unwrap_or_default()), e.to_string())
-                })?;
+                let setting_name = spec.slug();
+                if setting_name.len() > 2 * MAX_LABEL {
+                    return Err(error(
+                        format!("optimizers[{j}]"),
+                        format!(
+                            "the folder name of setting `{}...` would be {} characters long (at most {}): set fewer hyperparameters in the grid",
+                            &setting_name[..40],
+                            setting_name.len(),
+                            2 * MAX_LABEL
+                        ),
+                    ));
+                }
                 let reported: Vec<Reported> = exp
                     .reported
                     .iter()
@@ -268,10 +376,15 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
                         task: setup.clone(),
                         optimizer_label: arm.label.clone(),
                         optimizer: resolved.clone(),
-                        setting: spec.slug(),
+                        roles: roles.clone(),
+                        setting: setting_name.clone(),
                         seed,
                         device: device.clone(),
                         reported: reported.clone(),
+                        checkpoint: CheckpointPolicy {
+                            enabled: entry.checkpoint.unwrap_or(true),
+                            min_interval_s: checkpoint_interval,
+                        },
                     };
                     let id = run.id();
                     if let Some(other) = seen.insert(id.clone(), format!("optimizers[{j}]")) {

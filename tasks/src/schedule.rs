@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 /// A learning-rate schedule, as a config writes it: `schedule = { kind = "multistep",
 /// epochs = [150, 225], factor = 0.1 }`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(remote = "Self", tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Schedule {
     #[default]
     Constant,
@@ -44,6 +44,47 @@ pub enum Schedule {
         warmup: u64,
     },
     InverseSqrt,
+}
+
+/// The keys each kind takes besides `kind`.
+const KEYS: &[(&str, &[&str])] = &[
+    ("constant", &[]),
+    ("multistep", &["epochs", "steps", "factor"]),
+    ("cosine", &["min_lr"]),
+    ("warmup-inverse-sqrt", &["warmup", "init_lr"]),
+    ("cold-start", &["warmup"]),
+    ("inverse-sqrt", &[]),
+];
+
+impl<'de> Deserialize<'de> for Schedule {
+    /// As derived, and a key that the kind does not take is an error that names it (serde
+    /// ignores extra keys of the kinds without fields).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let kinds = || KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ");
+        let map = value.as_object().ok_or_else(|| {
+            D::Error::custom(format!("a schedule is a table `{{ kind = \"...\", ... }}`; kinds: {}", kinds()))
+        })?;
+        let kind = map
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .ok_or_else(|| D::Error::custom(format!("a schedule needs `kind`, one of {}", kinds())))?;
+        let Some((_, keys)) = KEYS.iter().find(|(k, _)| *k == kind) else {
+            return Err(D::Error::custom(format!("unknown schedule kind `{kind}`; kinds: {}", kinds())));
+        };
+        if let Some(key) = map.keys().find(|key| *key != "kind" && !keys.contains(&key.as_str())) {
+            let valid = if keys.is_empty() { "none".to_string() } else { keys.join(", ") };
+            return Err(D::Error::custom(format!("schedule `{kind}` takes no key `{key}`; its keys: {valid}")));
+        }
+        Schedule::deserialize(value).map_err(D::Error::custom)
+    }
+}
+
+impl Serialize for Schedule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Schedule::serialize(self, serializer)
+    }
 }
 
 impl std::fmt::Display for Schedule {
@@ -100,6 +141,9 @@ impl Schedule {
             }
             Schedule::WarmupInverseSqrt { warmup, .. } | Schedule::ColdStart { warmup } if *warmup == 0 => {
                 return Err("warmup must be at least 1 update".into());
+            }
+            Schedule::WarmupInverseSqrt { init_lr, .. } if !(init_lr.is_finite() && *init_lr >= 0.0) => {
+                return Err(format!("warmup-inverse-sqrt init_lr must be >= 0, not {init_lr}"));
             }
             _ => {}
         }
@@ -194,5 +238,20 @@ mod tests {
         assert!(Schedule::ColdStart { warmup: 0 }.validate(false).is_err());
         let parsed: Schedule = toml::from_str("kind = \"multistep\"\nepochs = [150, 225]").unwrap();
         assert_eq!(parsed, Schedule::Multistep { epochs: vec![150, 225], steps: vec![], factor: 0.1 });
+        let negative = Schedule::WarmupInverseSqrt { warmup: 4, init_lr: -1e-7 };
+        assert!(negative.validate(false).unwrap_err().contains("init_lr must be >= 0, not -0.0000001"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = toml::from_str::<Schedule>("kind = \"constant\"\nfoo = 1").unwrap_err().to_string();
+        assert!(err.contains("schedule `constant` takes no key `foo`; its keys: none"), "{err}");
+        let err = toml::from_str::<Schedule>("kind = \"cosine\"\nmin = 1").unwrap_err().to_string();
+        assert!(err.contains("schedule `cosine` takes no key `min`; its keys: min_lr"), "{err}");
+        let err = toml::from_str::<Schedule>("kind = \"linear\"").unwrap_err().to_string();
+        assert!(err.contains("unknown schedule kind `linear`"), "{err}");
+        let back: Schedule =
+            serde_json::from_str(&serde_json::to_string(&Schedule::ColdStart { warmup: 3 }).unwrap()).unwrap();
+        assert_eq!(back, Schedule::ColdStart { warmup: 3 });
     }
 }

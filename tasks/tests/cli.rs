@@ -61,7 +61,7 @@ fn errors_are_clear_and_exit_non_zero() {
     let (ok, _, stderr) = optbench(&["run", "bad.toml"], dir.path());
     assert!(!ok);
     assert!(
-        stderr.contains("bad.toml: `optimizers[1].keep_num`: unknown hyperparameter `keep_num` for optimizer `adam`"),
+        stderr.contains("bad.toml: optimizers[1].keep_num: unknown hyperparameter `keep_num` for optimizer `adam`"),
         "{stderr}"
     );
     let (ok, _, stderr) = optbench(&["run", "missing.toml"], dir.path());

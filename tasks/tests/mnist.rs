@@ -11,37 +11,10 @@ use common::hub::StandInHub;
 use common::optbench_env as optbench;
 use tasks::data::idx;
 
-/// A learnable toy digit set: class k lights a 7x7 block at position k, plus noise.
-fn toy_digits(dir: &Path, train: usize, test: usize) {
-    let m = dir.join("mnist");
-    std::fs::create_dir_all(&m).unwrap();
-    let make = |n: usize, offset: usize| -> (Vec<u8>, Vec<u8>) {
-        let mut images = Vec::with_capacity(n * 784);
-        let mut labels = Vec::with_capacity(n);
-        for i in 0..n {
-            let k = (i * 7 + offset) % 10;
-            let (by, bx) = (k / 4 * 7 + 3, k % 4 * 7);
-            for p in 0..784 {
-                let (y, x) = (p / 28, p % 28);
-                let on = y >= by && y < by + 7 && x >= bx && x < bx + 7;
-                images.push(if on { 200 } else { ((p * 31 + i * 17) % 50) as u8 });
-            }
-            labels.push(k as u8);
-        }
-        (images, labels)
-    };
-    let (images, labels) = make(train, 0);
-    std::fs::write(m.join("train-images-idx3-ubyte"), idx::encode_images(train, 28, 28, &images)).unwrap();
-    std::fs::write(m.join("train-labels-idx1-ubyte"), idx::encode_labels(&labels)).unwrap();
-    let (images, labels) = make(test, 3);
-    std::fs::write(m.join("t10k-images-idx3-ubyte"), idx::encode_images(test, 28, 28, &images)).unwrap();
-    std::fs::write(m.join("t10k-labels-idx1-ubyte"), idx::encode_labels(&labels)).unwrap();
-}
-
 #[test]
 fn mnist_tasks_train_from_a_data_dir() {
     let dir = tempfile::tempdir().unwrap();
-    toy_digits(dir.path(), 600, 200);
+    common::toy_digits(dir.path(), 600, 200);
     let config = common::write_config(
         dir.path(),
         "toy.toml",
@@ -137,7 +110,7 @@ fn fashion_mnist_from_debians_package_when_installed() {
 fn the_cli_uses_hf_endpoint_and_hf_home_then_works_offline() {
     // The real environment variables, through the binary: a stand-in Hub, a temporary HF_HOME.
     let dir = tempfile::tempdir().unwrap();
-    toy_digits(dir.path(), 30, 10);
+    common::toy_digits(dir.path(), 30, 10);
     let idx_dir = dir.path().join("mnist");
     let (train, labels) = {
         let (n, _, _, pixels) = idx::read_images(&idx_dir.join("train-images-idx3-ubyte")).unwrap();

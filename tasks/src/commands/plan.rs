@@ -32,9 +32,13 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
         println!("{}", plan.description.trim());
     }
     for (i, spec) in plan.runs.iter().enumerate() {
-        let state = match runner::existing(spec, &spec.result_path(&plan.out)) {
+        let path = spec.result_path(&plan.out);
+        let checkpoint = runner::checkpoint::checkpoint_path(&path).exists();
+        let state = match runner::existing(spec, &path) {
             Existing::Done(status) => format!("{status:?}").to_lowercase(),
+            Existing::Missing if checkpoint => "to run on from its checkpoint".into(),
             Existing::Missing => "to run".into(),
+            Existing::Failed if checkpoint => "failed, to run on from its checkpoint".into(),
             Existing::Failed => "failed, to run again".into(),
             Existing::Changed => "setup changed, to run again".into(),
             Existing::Unreadable(_) => "unreadable, to run again".into(),

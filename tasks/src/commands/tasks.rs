@@ -30,9 +30,16 @@ pub fn run(args: &TasksArgs) {
             .map(|m| format!("{} ({})", m.name, if m.goal == Goal::Max { "max" } else { "min" }))
             .collect();
         println!("    metrics: {} (the first ranks)", metrics.join(", "));
+        if info.optimizers.len() > 1 {
+            println!("    optimizers (roles): {}", info.optimizers.join(", "));
+        }
+        if let Some(clip) = info.clip_norm {
+            println!("    gradients clipped to global norm {clip}");
+        }
         for o in &info.options {
-            let choices = if o.choices.is_empty() { String::new() } else { format!(" [{}]", o.choices.join(", ")) };
-            println!("    option {} = {}{choices}: {}", o.name, o.default, o.help);
+            let range = o.describe_range();
+            let range = if range.is_empty() { String::new() } else { format!(" [{range}]") };
+            println!("    option {} = {}{range}: {}", o.name, o.default, o.help);
         }
         println!();
     }

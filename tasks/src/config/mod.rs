@@ -7,6 +7,7 @@
 //! out = "results"                   # default "results" (relative to the working directory)
 //! seeds = [0, 1, 2]                 # or a count: seeds = 3
 //! device = "cpu"                    # cpu | cuda | cuda:N | metal
+//! checkpoint_interval = 60          # at least this many seconds between checkpoints (default 0)
 //!
 //! [[tasks]]
 //! name = "online-sequential"        # see `optbench tasks`
@@ -16,6 +17,9 @@
 //! schedule = { kind = "inverse-sqrt" }
 //! options = { c1 = 1010, c2 = 10, d = 101 }
 //! optimizer_overrides = { beta2 = 0.99 }   # applied to every arm that has the key
+//! roles = { critic = { lr = 1e-4 } }        # per optimizer of the task (a GAN's critic, generator)
+//! clip_norm = 0.25                  # clip gradients to this global norm before every step (0: off)
+//! checkpoint = true                 # save a checkpoint at every evaluation (default), to resume
 //!
 //! [[optimizers]]                     # an arm: an optimizer spec; a list is a grid
 //! name = "adashift"
@@ -65,7 +69,7 @@ impl fmt::Display for ConfigError {
         if self.path.is_empty() {
             write!(f, "{}: {}", self.file.display(), self.message)
         } else {
-            write!(f, "{}: `{}`: {}", self.file.display(), self.path, self.message)
+            write!(f, "{}: {}: {}", self.file.display(), self.path, self.message)
         }
     }
 }
@@ -153,6 +157,9 @@ pub struct Experiment {
     pub optimizers: Vec<ArmEntry>,
     #[serde(default)]
     pub reported: Vec<Reported>,
+    /// The least number of seconds between two checkpoints of a run (0: at every evaluation).
+    #[serde(default)]
+    pub checkpoint_interval: Option<f64>,
 }
 
 /// A task of the experiment, with overrides of its defaults.
@@ -179,6 +186,15 @@ pub struct TaskEntry {
     pub options: BTreeMap<String, HyperValue>,
     #[serde(default)]
     pub optimizer_overrides: BTreeMap<String, HyperValue>,
+    /// Hyperparameters for one optimizer of the task, by role (`critic`, `generator`).
+    #[serde(default)]
+    pub roles: BTreeMap<String, BTreeMap<String, HyperValue>>,
+    /// Clip the gradients to this global norm before every optimizer step (0: no clipping).
+    #[serde(default)]
+    pub clip_norm: Option<f64>,
+    /// Save checkpoints to resume from (default true).
+    #[serde(default)]
+    pub checkpoint: Option<bool>,
 }
 
 /// An optimizer arm: `name`, an optional `label`, and hyperparameters whose values may be

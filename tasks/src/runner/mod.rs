@@ -1,6 +1,7 @@
 //! Runs a plan: skips the runs already done (resume), runs the rest on `--jobs` threads, writes
 //! each result atomically as it finishes. One run's error or panic never stops the sweep.
 
+pub mod checkpoint;
 pub mod execute;
 pub mod progress;
 pub mod record;
@@ -75,6 +76,7 @@ pub fn run_plan(plan: &Plan, options: &SweepOptions) -> SweepSummary {
         let path = spec.result_path(&plan.out);
         // Leftovers of a run killed while writing.
         let _ = std::fs::remove_file(record::temporary_path(&path));
+        let _ = std::fs::remove_file(record::temporary_path(&checkpoint::checkpoint_path(&path)));
         match existing(spec, &path) {
             Existing::Done(_) => summary.skipped += 1,
             Existing::Changed => {
@@ -110,10 +112,9 @@ pub fn run_plan(plan: &Plan, options: &SweepOptions) -> SweepSummary {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(spec) = pending.get(i) else { break };
                 let path = spec.result_path(&plan.out);
-                let stream = record::stream_path(&path);
                 let result = {
                     let mut observer = progress.run(&spec.id());
-                    execute::execute(spec, &stream, &options.data, observer.as_mut())
+                    execute::execute(spec, &path, &options.data, observer.as_mut())
                 };
                 if let Err(e) = result.save(&path) {
                     progress.println(&format!("{}: cannot write the result to {}: {e}", spec.id(), path.display()));

@@ -16,6 +16,8 @@ pub trait RunObserver: Send {
     fn started(&mut self, total_steps: u64);
     fn step(&mut self, step: u64, loss: f64, lr: f64);
     fn evaluated(&mut self, step: u64, metrics: &Metrics);
+    /// A line about the run worth telling (resumed from a checkpoint, a checkpoint not used).
+    fn note(&mut self, line: &str);
 }
 
 /// How a sweep shows its progress.
@@ -149,6 +151,10 @@ impl RunObserver for BarObserver {
     fn evaluated(&mut self, step: u64, _metrics: &Metrics) {
         self.bar.set_position(step);
     }
+
+    fn note(&mut self, line: &str) {
+        self.bar.println(line);
+    }
 }
 
 impl Drop for BarObserver {
@@ -187,6 +193,10 @@ impl RunObserver for LineObserver {
     }
 
     fn evaluated(&mut self, _step: u64, _metrics: &Metrics) {}
+
+    fn note(&mut self, line: &str) {
+        eprintln!("{line}");
+    }
 }
 
 struct QuietObserver;
@@ -195,4 +205,5 @@ impl RunObserver for QuietObserver {
     fn started(&mut self, _total_steps: u64) {}
     fn step(&mut self, _step: u64, _loss: f64, _lr: f64) {}
     fn evaluated(&mut self, _step: u64, _metrics: &Metrics) {}
+    fn note(&mut self, _line: &str) {}
 }

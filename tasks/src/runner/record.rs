@@ -7,12 +7,9 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use optimizers::OptimizerSpec;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Reported;
-use crate::plan::{RunSpec, TaskSetup};
-use crate::schedule::Schedule;
+use crate::plan::RunSpec;
 use crate::task::MetricInfo;
 
 /// The format tag of result files.
@@ -98,27 +95,23 @@ pub fn git_commit() -> &'static str {
     env!("OPTBENCH_GIT_COMMIT")
 }
 
-/// One run's result file.
+/// One run's result file: the run's spec (flattened: its keys at the top level), then what
+/// happened. It dereferences to its [`RunSpec`], so `result.task`, `result.seed` read the spec.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
     pub format: String,
     pub id: String,
-    pub experiment: String,
-    pub task: TaskSetup,
-    pub optimizer_label: String,
-    /// The fully resolved optimizer spec.
-    pub optimizer: OptimizerSpec,
-    /// The hyperparameters the config set, as in the path.
-    pub setting: String,
-    pub seed: u64,
-    pub device: String,
-    pub schedule: Schedule,
+    #[serde(flatten)]
+    pub run: RunSpec,
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The step at which the training loss stopped being finite.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diverged_at_step: Option<u64>,
+    /// The step of the checkpoint this run continued from (absent when it did not resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from_step: Option<u64>,
     /// The task's metrics and whether each is better small or large; the first is primary.
     pub metrics: Vec<MetricInfo>,
     pub history: History,
@@ -129,14 +122,21 @@ pub struct RunResult {
     pub total_steps: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps_per_epoch: Option<u64>,
+    /// Seconds of training, over every attempt that led to this result.
     pub wall_time_s: f64,
     pub fingerprint: String,
     pub software: Software,
     pub git_commit: String,
     pub started_at: String,
     pub finished_at: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reported: Vec<Reported>,
+}
+
+impl std::ops::Deref for RunResult {
+    type Target = RunSpec;
+
+    fn deref(&self) -> &RunSpec {
+        &self.run
+    }
 }
 
 impl RunResult {
@@ -146,17 +146,11 @@ impl RunResult {
         Self {
             format: FORMAT.into(),
             id: spec.id(),
-            experiment: spec.experiment.clone(),
-            task: spec.task.clone(),
-            optimizer_label: spec.optimizer_label.clone(),
-            optimizer: spec.optimizer.clone(),
-            setting: spec.setting.clone(),
-            seed: spec.seed,
-            device: spec.device.clone(),
-            schedule: spec.task.schedule.clone(),
+            run: spec.clone(),
             status: Status::Failed,
             error: None,
             diverged_at_step: None,
+            resumed_from_step: None,
             metrics,
             history: History::default(),
             final_metrics: BTreeMap::new(),
@@ -169,7 +163,6 @@ impl RunResult {
             git_commit: git_commit().into(),
             started_at: now.clone(),
             finished_at: now,
-            reported: spec.reported.clone(),
         }
     }
 

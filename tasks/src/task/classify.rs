@@ -13,7 +13,7 @@ use candle::{DType, Device, ModuleT, Tensor, Var};
 use models::{ParamBuilder, Params, SeededRng};
 use optimizers::BoxedOptimizer;
 
-use super::{Goal, MetricInfo, Metrics, Task, TaskContext};
+use super::{Goal, Losses, MetricInfo, Metrics, Task, TaskContext, TaskState, MAIN};
 use crate::data::{self, DataSettings, ImageData};
 
 /// The metrics every classifier reports, the primary first.
@@ -69,6 +69,7 @@ struct Prefetcher {
 }
 
 /// How to cut one image out of a split, with augmentation.
+#[derive(Clone)]
 struct Sampler {
     data: Arc<ImageData>,
     /// Reads the test split (else the training split).
@@ -114,13 +115,36 @@ impl Sampler {
         }
     }
 
-    fn spawn(self, mut rng: SeededRng) -> Prefetcher {
+    /// Consumes the random numbers that [`Sampler::image_into`] draws for one image, without
+    /// making it.
+    fn skip_image(&self, rng: &mut SeededRng) {
+        if let Some(aug) = self.augment {
+            let p = aug.crop_padding;
+            if p > 0 {
+                rng.below(2 * p + 1);
+                rng.below(2 * p + 1);
+            }
+            if aug.flip {
+                rng.bernoulli(0.5);
+            }
+        }
+    }
+
+    /// The batches, epoch after epoch, from `rng`; the first `skip` batches are passed over
+    /// (their random numbers drawn, their images not made), so that a resumed run continues
+    /// with the batch it would have had.
+    fn spawn(self, mut rng: SeededRng, mut skip: u64) -> Prefetcher {
         let (tx, rx) = sync_channel(3);
         let worker = std::thread::Builder::new()
             .name("optbench-batches".into())
             .spawn(move || loop {
                 let order = rng.permutation(self.count);
                 for chunk in order.chunks(self.batch_size) {
+                    if skip > 0 {
+                        skip -= 1;
+                        chunk.iter().for_each(|_| self.skip_image(&mut rng));
+                        continue;
+                    }
                     let d = &self.data;
                     let mut images = Vec::with_capacity(chunk.len() * d.channels * d.height * d.width);
                     let mut labels = Vec::with_capacity(chunk.len());
@@ -157,11 +181,15 @@ pub type BuildNet<'a> = &'a dyn Fn(&ParamBuilder, &ImageData) -> anyhow::Result<
 /// A classifier being trained.
 pub struct Classifier {
     net: Box<dyn ModuleT + Send + Sync>,
+    params: Params,
     l2: f64,
     /// The variables of the L2 term (the trainable ones when `l2 > 0`).
     penalized: Vec<Var>,
     optimizer: BoxedOptimizer,
     batches: Prefetcher,
+    /// What makes the training batches, and its generator at step 0 (to start again anywhere).
+    train: Sampler,
+    order: SeededRng,
     eval: Sampler,
     steps_per_epoch: u64,
     device: Device,
@@ -184,12 +212,12 @@ impl Classifier {
         let params = Params::new(SeededRng::new(ctx.seed).fork("init"), DType::F32, ctx.device);
         let net = build_net(&params.root(), &d)?;
         let trainable = params.trainable();
-        let optimizer = ctx.build_optimizer(trainable.clone())?;
-        let train_count = subset(ctx.count("train_subset", 0)?, d.train.count);
-        let test_count = subset(ctx.count("test_subset", 0)?, d.test.count);
+        let optimizer = ctx.build_optimizer(MAIN, trainable.clone())?;
+        let train_count = subset(ctx.count("train_subset"), d.train.count);
+        let test_count = subset(ctx.count("test_subset"), d.test.count);
         let batch_size = ctx.batch_size.unwrap_or(setup.default_batch_size);
         let steps_per_epoch = train_count.div_ceil(batch_size) as u64;
-        let rng = SeededRng::new(ctx.seed).fork("data-order");
+        let order = SeededRng::new(ctx.seed).fork("data-order");
         let train = Sampler {
             data: d.clone(),
             test: false,
@@ -208,10 +236,13 @@ impl Classifier {
         };
         Ok(Self {
             net,
+            params,
             l2: setup.l2,
             penalized: if setup.l2 > 0.0 { trainable } else { Vec::new() },
             optimizer,
-            batches: train.spawn(rng),
+            batches: train.clone().spawn(order.clone(), 0),
+            train,
+            order,
             eval,
             steps_per_epoch,
             device: ctx.device.clone(),
@@ -232,11 +263,11 @@ impl Task for Classifier {
         Some(self.steps_per_epoch)
     }
 
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.optimizer.set_learning_rate(lr);
+    fn optimizers(&mut self) -> Vec<(&'static str, &mut BoxedOptimizer)> {
+        vec![(MAIN, &mut self.optimizer)]
     }
 
-    fn train_step(&mut self, _step: u64) -> anyhow::Result<f64> {
+    fn train_step(&mut self, _step: u64) -> anyhow::Result<Losses> {
         let batch = self.batches.batches.recv().map_err(|_| anyhow::anyhow!("the batch thread stopped"))?;
         let (x, y) = self.tensors(batch.images, batch.labels)?;
         let logits = self.net.forward_t(&x, true)?;
@@ -250,7 +281,7 @@ impl Task for Classifier {
         } else {
             self.optimizer.backward_step(&loss)?;
         }
-        Ok(loss.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+        Ok(vec![("loss", loss.to_dtype(DType::F64)?.to_scalar::<f64>()?)])
     }
 
     fn evaluate(&mut self) -> anyhow::Result<Metrics> {
@@ -272,6 +303,17 @@ impl Task for Classifier {
         }
         let n = n.max(1) as f64;
         Ok(vec![("test_accuracy".into(), correct / n), ("test_loss".into(), loss_sum / n)])
+    }
+
+    fn state(&self, _step: u64) -> anyhow::Result<TaskState> {
+        // The data position is the step itself: the batches of a restored run start there.
+        Ok(super::model_state(&self.params))
+    }
+
+    fn restore(&mut self, state: &TaskState, step: u64) -> anyhow::Result<()> {
+        super::restore_model(&self.params, state)?;
+        self.batches = self.train.clone().spawn(self.order.clone(), step);
+        Ok(())
     }
 }
 
@@ -350,15 +392,35 @@ mod tests {
             augment: None,
             normalize: Normalize::unit(3),
         };
-        let p = sampler().spawn(SeededRng::new(9));
+        let p = sampler().spawn(SeededRng::new(9), 0);
         let sizes: Vec<usize> = (0..3).map(|_| p.batches.recv().unwrap().labels.len()).collect();
         assert_eq!(sizes, [2, 2, 1], "the last batch of an epoch is partial, like PyTorch's DataLoader");
         let a: Vec<Vec<f32>> = (0..3).map(|_| p.batches.recv().unwrap().images).collect();
-        let p2 = sampler().spawn(SeededRng::new(9));
+        let p2 = sampler().spawn(SeededRng::new(9), 0);
         for _ in 0..3 {
             p2.batches.recv().unwrap();
         }
         let b: Vec<Vec<f32>> = (0..3).map(|_| p2.batches.recv().unwrap().images).collect();
         assert_eq!(a, b, "the same seed gives the same batches");
+    }
+
+    #[test]
+    fn skipped_batches_leave_the_order_and_augmentation_as_they_were() {
+        let sampler = || Sampler {
+            data: tiny(),
+            test: false,
+            count: 5,
+            batch_size: 2,
+            augment: Some(Augment { crop_padding: 1, flip: true }),
+            normalize: Normalize::unit(3),
+        };
+        let whole = sampler().spawn(SeededRng::new(4), 0);
+        let all: Vec<(Vec<f32>, Vec<u32>)> =
+            (0..8).map(|_| whole.batches.recv().map(|b| (b.images, b.labels)).unwrap()).collect();
+        // From the middle of the second epoch (batch 4 of 3 per epoch).
+        let resumed = sampler().spawn(SeededRng::new(4), 4);
+        let rest: Vec<(Vec<f32>, Vec<u32>)> =
+            (0..4).map(|_| resumed.batches.recv().map(|b| (b.images, b.labels)).unwrap()).collect();
+        assert_eq!(rest, all[4..]);
     }
 }

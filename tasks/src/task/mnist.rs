@@ -6,7 +6,7 @@
 use models::mlp::{Activation, Mlp};
 
 use super::classify::{metrics, shared_images, Classifier, ClassifierSetup, Normalize};
-use super::{Budget, Family, OptionSpec, Task, TaskContext, TaskInfo};
+use super::{Budget, Family, OptionSpec, Task, TaskContext, TaskInfo, MAIN_ONLY};
 use crate::schedule::Schedule;
 
 const ACTIVATIONS: &[&str] = &["relu", "none", "tanh", "sigmoid"];
@@ -32,11 +32,13 @@ pub fn tasks() -> Vec<TaskInfo> {
             log_every: 10,
             schedule: Schedule::Constant,
             metrics: metrics(),
-            build,
+            optimizers: MAIN_ONLY,
+            clip_norm: None,
+            build: Box::new(move |ctx| build(ctx, dataset, Model::LogReg)),
         });
         let mut options = vec![
             OptionSpec::choice("activation", "relu", ACTIVATIONS, "between layers; the authors' code had none"),
-            OptionSpec::new("hidden", 256i64, "units per hidden layer"),
+            OptionSpec::new("hidden", 256i64, "units per hidden layer").at_least(1.0),
             OptionSpec::new("hidden_layers", 2i64, "hidden layers"),
         ];
         options.extend(subsets());
@@ -51,19 +53,26 @@ pub fn tasks() -> Vec<TaskInfo> {
             log_every: 10,
             schedule: Schedule::Constant,
             metrics: metrics(),
-            build,
+            optimizers: MAIN_ONLY,
+            clip_norm: None,
+            build: Box::new(move |ctx| build(ctx, dataset, Model::Mlp)),
         });
     }
     out
 }
 
-/// Builds `<data set>-logreg` or `<data set>-mlp`, as the task's name says.
-fn build(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
-    let (dataset, model) = ctx.info.name.rsplit_once('-').expect("MNIST tasks are named <data set>-<model>");
+#[derive(Clone, Copy)]
+enum Model {
+    LogReg,
+    Mlp,
+}
+
+/// Builds `<data set>-logreg` or `<data set>-mlp`.
+fn build(ctx: &TaskContext, dataset: &str, model: Model) -> anyhow::Result<Box<dyn Task>> {
     let data = shared_images(dataset, ctx.data)?;
     let mut sizes = vec![data.channels * data.height * data.width];
-    let activation = if model == "mlp" {
-        let (hidden, layers) = (ctx.count("hidden", 1)?, ctx.count("hidden_layers", 0)?);
+    let activation = if let Model::Mlp = model {
+        let (hidden, layers) = (ctx.count("hidden"), ctx.count("hidden_layers"));
         sizes.extend(std::iter::repeat_n(hidden, layers));
         Activation::parse(ctx.string("activation")).expect("checked against the choices")
     } else {

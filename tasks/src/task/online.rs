@@ -18,7 +18,10 @@ use candle::{DType, Device, Tensor, Var};
 use models::SeededRng;
 use optimizers::BoxedOptimizer;
 
-use super::{Budget, Family, Goal, MetricInfo, Metrics, OptionSpec, Task, TaskContext, TaskInfo};
+use super::{
+    Budget, Family, Goal, Losses, MetricInfo, Metrics, OptionSpec, Task, TaskContext, TaskInfo, TaskState, MAIN,
+    MAIN_ONLY,
+};
 use crate::schedule::Schedule;
 
 pub fn tasks() -> Vec<TaskInfo> {
@@ -31,7 +34,7 @@ pub fn tasks() -> Vec<TaskInfo> {
             options: vec![
                 OptionSpec::new("c1", 1010.0, "gradient of the rare step"),
                 OptionSpec::new("c2", 10.0, "minus the gradient of the other steps"),
-                OptionSpec::new("d", 101i64, "period: the rare step is t mod d == 1"),
+                OptionSpec::new("d", 101i64, "period: the rare step is t mod d == 1").at_least(1.0),
                 OptionSpec::new("x0", 1.0, "start"),
             ],
             budget: Budget::Steps(200_000),
@@ -40,14 +43,16 @@ pub fn tasks() -> Vec<TaskInfo> {
             log_every: 1_000,
             schedule: Schedule::InverseSqrt,
             metrics: metrics.clone(),
-            build: build_sequential,
+            optimizers: MAIN_ONLY,
+            clip_norm: None,
+            build: Box::new(build_sequential),
         },
         TaskInfo {
             name: "online-stochastic".into(),
             family: Family::Online,
             summary: "f_t(x) = C x with probability (1 + delta) / (C + 1), else -x (AdaShift Sec. 3)".into(),
             options: vec![
-                OptionSpec::new("c", 101.0, "gradient of the rare outcome"),
+                OptionSpec::new("c", 101.0, "gradient of the rare outcome").at_least(0.0),
                 OptionSpec::new("delta", 0.02, "the expected gradient"),
                 OptionSpec::new("bounded", false, "project x onto [-1, 1] after each step"),
                 OptionSpec::new("x0", 0.0, "start"),
@@ -58,7 +63,9 @@ pub fn tasks() -> Vec<TaskInfo> {
             log_every: 10_000,
             schedule: Schedule::Constant,
             metrics,
-            build: build_stochastic,
+            optimizers: MAIN_ONLY,
+            clip_norm: None,
+            build: Box::new(build_stochastic),
         },
     ]
 }
@@ -105,7 +112,7 @@ struct Online {
 
 fn build(ctx: &TaskContext, problem: Problem, x0: f64, bounded: bool) -> anyhow::Result<Box<dyn Task>> {
     let x = Var::from_tensor(&Tensor::new(&[x0], ctx.device)?.to_dtype(DType::F64)?)?;
-    let optimizer = ctx.build_optimizer(vec![x.clone()])?;
+    let optimizer = ctx.build_optimizer(MAIN, vec![x.clone()])?;
     Ok(Box::new(Online {
         problem,
         x,
@@ -120,7 +127,7 @@ fn build(ctx: &TaskContext, problem: Problem, x0: f64, bounded: bool) -> anyhow:
 }
 
 fn build_sequential(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
-    let d = ctx.count("d", 1)? as u64;
+    let d = ctx.count("d") as u64;
     let problem = Problem::Sequential { c1: ctx.f64("c1"), c2: ctx.f64("c2"), d };
     build(ctx, problem, ctx.f64("x0"), true)
 }
@@ -134,11 +141,11 @@ fn build_stochastic(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
 }
 
 impl Task for Online {
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.optimizer.set_learning_rate(lr);
+    fn optimizers(&mut self) -> Vec<(&'static str, &mut BoxedOptimizer)> {
+        vec![(MAIN, &mut self.optimizer)]
     }
 
-    fn train_step(&mut self, step: u64) -> anyhow::Result<f64> {
+    fn train_step(&mut self, step: u64) -> anyhow::Result<Losses> {
         let c = self.problem.coefficient(step);
         let loss = c * self.value;
         self.steps = step;
@@ -153,11 +160,40 @@ impl Task for Online {
             self.x.set(&Tensor::from_vec(vec![value], 1, &self.device)?)?;
         }
         self.value = value;
-        Ok(loss)
+        Ok(vec![("loss", loss)])
     }
 
     fn evaluate(&mut self) -> anyhow::Result<Metrics> {
         let regret = (self.loss_sum + self.coefficient_sum.abs()) / self.steps.max(1) as f64;
         Ok(vec![("avg_regret".into(), regret), ("x".into(), self.value)])
+    }
+
+    fn state(&self, _step: u64) -> anyhow::Result<TaskState> {
+        let rng = match &self.problem {
+            Problem::Stochastic { rng, .. } => Some(rng.state()),
+            Problem::Sequential { .. } => None,
+        };
+        let meta = serde_json::json!({
+            "x": self.value, "loss_sum": self.loss_sum, "coefficient_sum": self.coefficient_sum, "rng": rng,
+        });
+        Ok(TaskState { tensors: Default::default(), meta })
+    }
+
+    fn restore(&mut self, state: &TaskState, step: u64) -> anyhow::Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Saved {
+            x: f64,
+            loss_sum: f64,
+            coefficient_sum: f64,
+            rng: Option<models::RngState>,
+        }
+        let saved: Saved = serde_json::from_value(state.meta.clone())?;
+        if let (Problem::Stochastic { rng, .. }, Some(saved)) = (&mut self.problem, saved.rng) {
+            *rng = SeededRng::from_state(saved);
+        }
+        self.value = saved.x;
+        self.x.set(&Tensor::from_vec(vec![saved.x], 1, &self.device)?)?;
+        (self.loss_sum, self.coefficient_sum, self.steps) = (saved.loss_sum, saved.coefficient_sum, step);
+        Ok(())
     }
 }

@@ -18,7 +18,10 @@
 use candle::{DType, Result, Tensor, Var};
 use optimizers::BoxedOptimizer;
 
-use super::{Budget, Family, Goal, MetricInfo, Metrics, OptionSpec, Task, TaskContext, TaskInfo};
+use super::{
+    Budget, Family, Goal, Losses, MetricInfo, Metrics, OptionSpec, Task, TaskContext, TaskInfo, TaskState, MAIN,
+    MAIN_ONLY,
+};
 use crate::schedule::Schedule;
 
 /// A test function, element-wise over tensors of x and y of the same shape.
@@ -152,7 +155,9 @@ pub fn tasks() -> Vec<TaskInfo> {
                 MetricInfo::new("x", Goal::Min),
                 MetricInfo::new("y", Goal::Min),
             ],
-            build,
+            optimizers: MAIN_ONLY,
+            clip_norm: None,
+            build: Box::new(move |ctx| build(ctx, f)),
         })
         .collect()
 }
@@ -163,11 +168,10 @@ struct Toy {
     optimizer: BoxedOptimizer,
 }
 
-fn build(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
-    let function = function(&ctx.info.name).expect("toy2d tasks are built from FUNCTIONS");
+fn build(ctx: &TaskContext, function: &'static ToyFunction) -> anyhow::Result<Box<dyn Task>> {
     let start = Tensor::new(&[ctx.f64("x0"), ctx.f64("y0")], ctx.device)?.to_dtype(DType::F64)?;
     let xy = Var::from_tensor(&start)?;
-    let optimizer = ctx.build_optimizer(vec![xy.clone()])?;
+    let optimizer = ctx.build_optimizer(MAIN, vec![xy.clone()])?;
     Ok(Box::new(Toy { xy, f: function.f, optimizer }))
 }
 
@@ -179,20 +183,28 @@ impl Toy {
 }
 
 impl Task for Toy {
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.optimizer.set_learning_rate(lr);
+    fn optimizers(&mut self) -> Vec<(&'static str, &mut BoxedOptimizer)> {
+        vec![(MAIN, &mut self.optimizer)]
     }
 
-    fn train_step(&mut self, _step: u64) -> anyhow::Result<f64> {
+    fn train_step(&mut self, _step: u64) -> anyhow::Result<Losses> {
         let loss = self.loss()?;
         self.optimizer.backward_step(&loss)?;
-        Ok(loss.to_scalar::<f64>()?)
+        Ok(vec![("loss", loss.to_scalar::<f64>()?)])
     }
 
     fn evaluate(&mut self) -> anyhow::Result<Metrics> {
         let xy = self.xy.as_tensor().to_vec1::<f64>()?;
         let loss = self.loss()?.to_scalar::<f64>()?;
         Ok(vec![("loss".into(), loss), ("x".into(), xy[0]), ("y".into(), xy[1])])
+    }
+
+    fn state(&self, _step: u64) -> anyhow::Result<TaskState> {
+        Ok(TaskState { tensors: [("xy".to_string(), self.xy.as_tensor().clone())].into(), meta: Default::default() })
+    }
+
+    fn restore(&mut self, state: &TaskState, _step: u64) -> anyhow::Result<()> {
+        super::restore_var(&self.xy, state, "xy")
     }
 }
 

@@ -12,7 +12,7 @@ use models::vgg::Vgg;
 use models::ParamBuilder;
 
 use super::classify::{metrics, shared_images, Augment, Classifier, ClassifierSetup, Normalize};
-use super::{Budget, Family, OptionSpec, Task, TaskContext, TaskInfo};
+use super::{Budget, Family, OptionSpec, Task, TaskContext, TaskInfo, MAIN_ONLY};
 use crate::schedule::Schedule;
 
 /// A data set with its normalisation (the statistics the papers' code used).
@@ -24,21 +24,21 @@ struct Dataset {
     std: [f32; 3],
 }
 
-const CIFAR10: Dataset = Dataset {
+static CIFAR10: Dataset = Dataset {
     prefix: "cifar10",
     name: "cifar10",
     title: "CIFAR-10",
     mean: [0.4914, 0.4822, 0.4465],
     std: [0.2023, 0.1994, 0.2010],
 };
-const CIFAR100: Dataset = Dataset {
+static CIFAR100: Dataset = Dataset {
     prefix: "cifar100",
     name: "cifar100",
     title: "CIFAR-100",
     mean: [0.5071, 0.4865, 0.4409],
     std: [0.2673, 0.2564, 0.2762],
 };
-const TINY: Dataset = Dataset {
+static TINY: Dataset = Dataset {
     prefix: "tinyimagenet",
     name: "tiny-imagenet",
     title: "Tiny-ImageNet",
@@ -91,15 +91,15 @@ impl Model {
     fn options(self) -> Vec<OptionSpec> {
         match self {
             Model::AdaShiftDenseNet => vec![
-                OptionSpec::new("growth", 24i64, "growth rate k (channels each layer adds)"),
-                OptionSpec::new("dropout", 0.2, "dropout rate after every convolution"),
+                OptionSpec::new("growth", 24i64, "growth rate k (channels each layer adds)").at_least(1.0),
+                OptionSpec::new("dropout", 0.2, "dropout rate after every convolution").at_least(0.0).below(1.0),
             ],
             Model::TinyDenseNet => vec![
-                OptionSpec::new("depth", 28i64, "depth 3n + 4 (n layers per block)"),
-                OptionSpec::new("growth", 12i64, "growth rate k"),
-                OptionSpec::new("dropout", 0.2, "dropout rate after every convolution"),
+                OptionSpec::new("depth", 28i64, "depth 3n + 4 (n layers per block)").at_least(7.0),
+                OptionSpec::new("growth", 12i64, "growth rate k").at_least(1.0),
+                OptionSpec::new("dropout", 0.2, "dropout rate after every convolution").at_least(0.0).below(1.0),
             ],
-            _ => vec![OptionSpec::new("width", 1.0, "channel multiplier (1 = the paper's model)")],
+            _ => vec![OptionSpec::new("width", 1.0, "channel multiplier (1 = the paper's model)").at_least(1e-3)],
         }
     }
 
@@ -109,17 +109,10 @@ impl Model {
         classes: usize,
         ctx: &TaskContext,
     ) -> anyhow::Result<Box<dyn ModuleT + Send + Sync>> {
-        let width = || -> anyhow::Result<f64> {
-            let w = ctx.f64("width");
-            anyhow::ensure!(w > 0.0 && w.is_finite(), "option `width` must be > 0, not {w}");
-            Ok(w)
-        };
-        let positive = |key: &str| ctx.count(key, 1);
-        let dropout = || -> anyhow::Result<f64> {
-            let p = ctx.f64("dropout");
-            anyhow::ensure!((0.0..1.0).contains(&p), "option `dropout` must be in [0, 1), not {p}");
-            Ok(p)
-        };
+        // Ranges checked at plan time (the options' declarations above).
+        let width = || -> anyhow::Result<f64> { Ok(ctx.f64("width")) };
+        let positive = |key: &str| -> anyhow::Result<usize> { Ok(ctx.count(key)) };
+        let dropout = || -> anyhow::Result<f64> { Ok(ctx.f64("dropout")) };
         Ok(match self {
             Model::ResNet18 => Box::new(ResNet::resnet18(b, classes, width()?)?),
             Model::ResNet34 => Box::new(ResNet::resnet34(b, classes, width()?)?),
@@ -159,26 +152,15 @@ fn common_options() -> Vec<OptionSpec> {
             "weight_decay",
             0.0,
             "an L2 term wd/2 sum(w^2) in the loss, for every optimizer (as TensorFlow's l2_loss)",
-        ),
+        )
+        .at_least(0.0),
     ]
 }
 
-/// Builds the task of one (data set, model) pair; the pair is recovered from the task's name.
-fn build(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
-    let name = ctx.info.name.as_str();
-    let dataset = [&CIFAR10, &CIFAR100, &TINY]
-        .into_iter()
-        .find(|d| name.starts_with(&format!("{}-", d.prefix)))
-        .expect("vision tasks are named <data set>-<model>");
-    let suffix = &name[dataset.prefix.len() + 1..];
-    let model = [CIFAR_MODELS.as_slice(), &[Model::TinyDenseNet]]
-        .concat()
-        .into_iter()
-        .find(|m| m.suffix() == suffix)
-        .expect("vision tasks are built from their registry entries");
+/// Builds the task of one (data set, model) pair.
+fn build(ctx: &TaskContext, dataset: &'static Dataset, model: Model) -> anyhow::Result<Box<dyn Task>> {
     let l2 = ctx.f64("weight_decay");
-    anyhow::ensure!(l2 >= 0.0 && l2.is_finite(), "option `weight_decay` must be >= 0, not {l2}");
-    let padding = ctx.count("crop_padding", 0)?;
+    let padding = ctx.count("crop_padding");
     let flip = ctx.flag("flip");
     let setup = ClassifierSetup {
         data: shared_images(dataset.name, ctx.data)?,
@@ -191,7 +173,7 @@ fn build(ctx: &TaskContext) -> anyhow::Result<Box<dyn Task>> {
     Ok(Box::new(classifier))
 }
 
-fn info(dataset: &Dataset, model: Model, batch: usize, epochs: u64) -> TaskInfo {
+fn info(dataset: &'static Dataset, model: Model, batch: usize, epochs: u64) -> TaskInfo {
     let mut options = model.options();
     options.extend(common_options());
     TaskInfo {
@@ -205,7 +187,9 @@ fn info(dataset: &Dataset, model: Model, batch: usize, epochs: u64) -> TaskInfo 
         log_every: 10,
         schedule: Schedule::Constant,
         metrics: metrics(),
-        build,
+        optimizers: MAIN_ONLY,
+        clip_norm: None,
+        build: Box::new(move |ctx| build(ctx, dataset, model)),
     }
 }
 

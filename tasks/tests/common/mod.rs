@@ -82,3 +82,30 @@ pub fn find<'a>(results: &'a [RunResult], task: &str, optimizer: &str) -> &'a Ru
 pub fn final_value(r: &RunResult, metric: &str) -> f64 {
     r.final_metrics[metric].unwrap_or(f64::NAN)
 }
+
+/// A learnable toy digit set: class k lights a 7x7 block at position k, plus noise.
+pub fn toy_digits(dir: &Path, train: usize, test: usize) {
+    let m = dir.join("mnist");
+    std::fs::create_dir_all(&m).unwrap();
+    let make = |n: usize, offset: usize| -> (Vec<u8>, Vec<u8>) {
+        let mut images = Vec::with_capacity(n * 784);
+        let mut labels = Vec::with_capacity(n);
+        for i in 0..n {
+            let k = (i * 7 + offset) % 10;
+            let (by, bx) = (k / 4 * 7 + 3, k % 4 * 7);
+            for p in 0..784 {
+                let (y, x) = (p / 28, p % 28);
+                let on = y >= by && y < by + 7 && x >= bx && x < bx + 7;
+                images.push(if on { 200 } else { ((p * 31 + i * 17) % 50) as u8 });
+            }
+            labels.push(k as u8);
+        }
+        (images, labels)
+    };
+    let (images, labels) = make(train, 0);
+    std::fs::write(m.join("train-images-idx3-ubyte"), tasks::data::idx::encode_images(train, 28, 28, &images)).unwrap();
+    std::fs::write(m.join("train-labels-idx1-ubyte"), tasks::data::idx::encode_labels(&labels)).unwrap();
+    let (images, labels) = make(test, 3);
+    std::fs::write(m.join("t10k-images-idx3-ubyte"), tasks::data::idx::encode_images(test, 28, 28, &images)).unwrap();
+    std::fs::write(m.join("t10k-labels-idx1-ubyte"), tasks::data::idx::encode_labels(&labels)).unwrap();
+}
