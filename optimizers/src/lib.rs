@@ -39,13 +39,15 @@
 //! from the element-wise update, so that a fused in-place kernel can replace the latter: see
 //! [`fused`] (Adam, AdamW and AMSGrad have one on the CPU, bit-identical to the tensor path).
 
+pub mod core;
 pub mod dynamic;
 pub mod fused;
 pub mod golden;
-mod macros;
+pub mod hyper;
 pub mod parts;
 pub mod registry;
 pub mod spec;
+pub mod state;
 
 pub mod adabelief;
 pub mod adabound;
@@ -60,6 +62,7 @@ pub mod diffgrad;
 pub mod radam;
 pub mod sgd;
 
+pub use self::core::{Optim, Rule, Variant, VariantOf};
 pub use adabelief::{AdaBelief, ParamsAdaBelief};
 pub use adabound::{AdaBound, ParamsAdaBound};
 pub use adai::{Adai, ParamsAdai};
@@ -76,3 +79,4 @@ pub use radam::{ParamsRAdam, RAdam};
 pub use registry::{OptimizerInfo, REGISTRY};
 pub use sgd::{ParamsSgd, Sgd};
 pub use spec::{HyperValue, Hyperparameters, OptimizerSpec, SpecError};
+pub use state::OptimizerState;
