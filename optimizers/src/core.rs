@@ -254,9 +254,7 @@ impl<R: Rule> Optim<R> {
 
     /// The saved hyperparameters must be this optimizer's, but for the learning rate.
     fn check_hyperparameters(&self, meta: &Meta) -> Result<()> {
-        // Both sides through the same JSON text, so that decimal parsing cannot differ.
-        let ours = serde_json::to_string(&self.params).map_err(candle::Error::wrap)?;
-        let ours: serde_json::Value = serde_json::from_str(&ours).map_err(candle::Error::wrap)?;
+        let ours = serde_json::to_value(&self.params).map_err(candle::Error::wrap)?;
         let (Some(ours), Some(saved)) = (ours.as_object(), meta.hyperparameters.as_object()) else {
             candle::bail!("optimizer state: `hyperparameters` is not an object")
         };
@@ -265,7 +263,7 @@ impl<R: Rule> Optim<R> {
                 continue;
             }
             match saved.get(key) {
-                Some(saved) if saved == value => {}
+                Some(saved) if same(saved, value) => {}
                 Some(saved) => candle::bail!(
                     "optimizer state: saved with {} = {saved}, this {} optimizer has {key} = {value}",
                     key,
@@ -278,6 +276,15 @@ impl<R: Rule> Optim<R> {
             candle::bail!("optimizer state: unknown hyperparameter `{key}` for {}", R::NAME)
         }
         Ok(())
+    }
+}
+
+/// Whether two hyperparameter values are the same. Numbers may differ in their last bits: a
+/// decimal JSON number need not parse back to the same double.
+fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y || (x - y).abs() <= 1e-15 * x.abs().max(y.abs()),
+        _ => a == b,
     }
 }
 
@@ -382,10 +389,7 @@ pub struct Variant<R, P> {
     params: PhantomData<fn() -> P>,
 }
 
-impl<R: fmt::Debug, P: VariantOf<R>> fmt::Debug for Variant<R, P>
-where
-    R: Rule,
-{
+impl<R: Rule, P: VariantOf<R>> fmt::Debug for Variant<R, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple(P::NAME).field(&self.base).finish()
     }

@@ -1,4 +1,4 @@
-//! Every optimizer the suite knows, by its canonical name. Adding an optimizer adds one line
+//! Every optimizer the suite knows, by its canonical name. Adding an optimizer adds one entry
 //! to [`REGISTRY`].
 
 use candle::Var;
@@ -88,20 +88,59 @@ fn build_of<R: Rule>(
 
 /// Every optimizer, in the order `optbench optimizers` lists them: its rule, one line on what
 /// it is, the implementation it is proven equal to, and the hyperparameters a spec must give.
-#[rustfmt::skip]
 pub static REGISTRY: &[OptimizerInfo] = &[
     OptimizerInfo::of::<sgd::SgdRule>("SGD with (Nesterov) momentum and L2 weight decay", "torch.optim.SGD", &["lr"]),
-    OptimizerInfo::of::<adam::AdamRule>("Adam; `amsgrad` adds the running maximum, `decoupled` makes it AdamW", "torch.optim.Adam", &[]),
+    OptimizerInfo::of::<adam::AdamRule>(
+        "Adam; `amsgrad` adds the running maximum, `decoupled` makes it AdamW",
+        "torch.optim.Adam",
+        &[],
+    ),
     OptimizerInfo::of::<adamw::AdamWRule>("Adam with decoupled weight decay", "torch.optim.AdamW", &[]),
-    OptimizerInfo::of::<amsgrad::AmsGradRule>("Adam normalised by the running maximum of the second moment", "torch.optim.Adam(amsgrad=True)", &[]),
-    OptimizerInfo::of::<adashift::AdaShiftRule>("AdaShift: second moment from the gradient keep_num steps back, reduced by phi", "pytorch-optimizer 4.1.0 AdaShift", &[]),
-    OptimizerInfo::of::<adai::AdaiRule>("Adai: adaptive inertia (momentum) from the relative second moment, L2 weight decay", "official adai_optim.Adai (= pytorch-optimizer 4.1.0 Adai)", &["lr"]),
-    OptimizerInfo::of::<adaiw::AdaiWRule>("Adai with decoupled weight decay", "official adai_optim.Adai(decoupled=True)", &["lr"]),
-    OptimizerInfo::of::<adabelief::AdaBeliefRule>("AdaBelief: step scaled by the belief in the gradient (EMA of (g - m)²)", "adabelief-pytorch 0.2.1", &[]),
-    OptimizerInfo::of::<adamod::AdaModRule>("AdaMod: Adam with step sizes bounded by their EMA (beta3)", "adamod 0.0.3", &[]),
-    OptimizerInfo::of::<adabound::AdaBoundRule>("AdaBound: Adam with step sizes clipped into bounds converging to final_lr; amsbound", "adabound 0.0.5", &[]),
-    OptimizerInfo::of::<radam::RAdamRule>("RAdam: Adam with the variance of the adaptive step rectified", "official RAdam (LiyuanLucasLiu/RAdam radam/radam.py)", &[]),
-    OptimizerInfo::of::<diffgrad::DiffGradRule>("diffGrad: Adam with the momentum damped where the gradient changes little", "torch-optimizer 0.3.0 DiffGrad", &[]),
+    OptimizerInfo::of::<amsgrad::AmsGradRule>(
+        "Adam normalised by the running maximum of the second moment",
+        "torch.optim.Adam(amsgrad=True)",
+        &[],
+    ),
+    OptimizerInfo::of::<adashift::AdaShiftRule>(
+        "AdaShift: second moment from the gradient keep_num steps back, reduced by phi",
+        "pytorch-optimizer 4.1.0 AdaShift",
+        &[],
+    ),
+    OptimizerInfo::of::<adai::AdaiRule>(
+        "Adai: adaptive inertia (momentum) from the relative second moment, L2 weight decay",
+        "official adai_optim.Adai (= pytorch-optimizer 4.1.0 Adai)",
+        &["lr"],
+    ),
+    OptimizerInfo::of::<adaiw::AdaiWRule>(
+        "Adai with decoupled weight decay",
+        "official adai_optim.Adai(decoupled=True)",
+        &["lr"],
+    ),
+    OptimizerInfo::of::<adabelief::AdaBeliefRule>(
+        "AdaBelief: step scaled by the belief in the gradient (EMA of (g - m)²)",
+        "adabelief-pytorch 0.2.1",
+        &[],
+    ),
+    OptimizerInfo::of::<adamod::AdaModRule>(
+        "AdaMod: Adam with step sizes bounded by their EMA (beta3)",
+        "adamod 0.0.3",
+        &[],
+    ),
+    OptimizerInfo::of::<adabound::AdaBoundRule>(
+        "AdaBound: Adam with step sizes clipped into bounds converging to final_lr; amsbound",
+        "adabound 0.0.5",
+        &[],
+    ),
+    OptimizerInfo::of::<radam::RAdamRule>(
+        "RAdam: Adam with the variance of the adaptive step rectified",
+        "official RAdam (LiyuanLucasLiu/RAdam radam/radam.py)",
+        &[],
+    ),
+    OptimizerInfo::of::<diffgrad::DiffGradRule>(
+        "diffGrad: Adam with the momentum damped where the gradient changes little",
+        "torch-optimizer 0.3.0 DiffGrad",
+        &[],
+    ),
 ];
 
 /// The entry for a canonical name.
