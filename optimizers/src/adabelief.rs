@@ -16,21 +16,13 @@
 //!     else:                    no update (the weight decay above still applies)
 //! ```
 
-use candle::backprop::GradStore;
-use candle::{Result, Tensor};
+use candle::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::macros::optimizer;
-use crate::parts::{bias_correction, moments, value, Rectification, RectifiedStep, SlotStep, Slots, WeightDecay};
-use crate::registry::OptimizerInfo;
-use crate::spec::{check, Hyperparameters, Invalid};
-
-pub(crate) const INFO: OptimizerInfo = OptimizerInfo::of::<AdaBelief>(
-    "adabelief",
-    "AdaBelief: step scaled by the belief in the gradient (EMA of (g - m)²)",
-    "adabelief-pytorch 0.2.1",
-    &[],
-);
+use crate::core::{value, Optim, Rule, Step};
+use crate::hyper::{check, Hyperparameters, Invalid};
+use crate::parts::{bias_correction, moments, Rectification, RectifiedStep, WeightDecay};
+use crate::state::{SlotReader, SlotWriter};
 
 /// Hyperparameters of [`AdaBelief`]; the defaults are those of `adabelief-pytorch` 0.2.1
 /// (the paper's CV results used `eps = 1e-8`, `decoupled = false`, `rectify = false`).
@@ -74,6 +66,14 @@ impl Hyperparameters for ParamsAdaBelief {
     fn validate(&self) -> std::result::Result<(), Invalid> {
         check::adam_family(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
     }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
 }
 
 impl ParamsAdaBelief {
@@ -87,64 +87,102 @@ impl ParamsAdaBelief {
     }
 }
 
+/// The state of one variable.
 #[derive(Debug)]
-struct State {
+pub struct State {
     m: Tensor,
     s: Tensor,
     smax: Option<Tensor>,
 }
 
 /// AdaBelief, see the module documentation.
+pub type AdaBelief = Optim<AdaBeliefRule>;
+
+/// The rule of [`AdaBelief`].
 #[derive(Debug)]
-pub struct AdaBelief {
-    slots: Slots<State>,
-    params: ParamsAdaBelief,
+pub struct AdaBeliefRule;
+
+/// The scalars of one step.
+#[derive(Clone, Copy, Debug)]
+pub struct AdaBeliefStep {
+    decay: WeightDecay,
+    bc1: f64,
+    bc2: f64,
+    /// With `rectify`: what the rectification says to do.
+    rectified: Option<RectifiedStep>,
 }
 
-optimizer!(AdaBelief, ParamsAdaBelief);
+impl Rule for AdaBeliefRule {
+    const NAME: &'static str = "adabelief";
+    type Params = ParamsAdaBelief;
+    type State = State;
+    type Scalars = AdaBeliefStep;
+    type Global = ();
 
-impl AdaBelief {
-    fn update(&mut self, grads: &GradStore) -> Result<()> {
-        let p = &self.params;
-        let decay = p.weight_decay();
-        for item in self.slots.with_grads(grads) {
-            let (slot, grad) = item?;
-            let SlotStep { t, var, state } = slot.advance(|var| {
-                Ok(State {
-                    m: var.zeros_like()?,
-                    s: var.zeros_like()?,
-                    smax: if p.amsgrad { Some(var.zeros_like()?) } else { None },
-                })
-            })?;
-            let (param, grad) = decay.apply(&value(var), grad, p.lr)?;
-            state.m = moments::ema(&state.m, &grad, p.beta1)?;
-            let residual = (&grad - &state.m)?;
-            state.s = moments::ema_sq(&state.s, &residual, p.beta2)?.affine(1.0, p.eps)?;
-            if let Some(smax) = &mut state.smax {
-                *smax = moments::running_max(smax, &state.s)?;
-            }
-            let update = if !p.rectify {
-                let s = state.smax.as_ref().unwrap_or(&state.s);
-                let bc1 = bias_correction(p.beta1, t);
-                let bc2 = bias_correction(p.beta2, t);
-                let denom = s.sqrt()?.affine(1.0 / bc2.sqrt(), p.eps)?;
-                Some((&state.m / denom)?.affine(p.lr / bc1, 0.0)?)
-            } else {
-                match Rectification::step(p.beta1, p.beta2, t, p.degenerated_to_sgd) {
-                    RectifiedStep::Adaptive(factor) => {
-                        let denom = state.s.sqrt()?.affine(1.0, p.eps)?;
-                        Some((&state.m / denom)?.affine(p.lr * factor, 0.0)?)
-                    }
-                    RectifiedStep::Sgd(factor) => Some(state.m.affine(p.lr * factor, 0.0)?),
-                    RectifiedStep::Skip => None,
-                }
-            };
-            match update {
-                Some(update) => var.set(&(param - update)?)?,
-                None if decay.shrinks_param() => var.set(&param)?,
-                None => {}
-            }
+    fn new(_: &ParamsAdaBelief) -> Self {
+        Self
+    }
+
+    fn init(&self, p: &ParamsAdaBelief, var: &Var) -> Result<State> {
+        Ok(State {
+            m: var.zeros_like()?,
+            s: var.zeros_like()?,
+            smax: if p.amsgrad { Some(var.zeros_like()?) } else { None },
+        })
+    }
+
+    fn scalars(&self, p: &ParamsAdaBelief, t: u64) -> AdaBeliefStep {
+        AdaBeliefStep {
+            decay: p.weight_decay(),
+            bc1: bias_correction(p.beta1, t),
+            bc2: bias_correction(p.beta2, t),
+            rectified: p.rectify.then(|| Rectification::step(p.beta1, p.beta2, t, p.degenerated_to_sgd)),
         }
-        Ok(())
+    }
+
+    fn update(&self, p: &ParamsAdaBelief, step: Step<'_, State, AdaBeliefStep>, _: &()) -> Result<()> {
+        let Step { scalars: sc, var, grad, state, .. } = step;
+        let (param, grad) = sc.decay.apply(&value(var), &grad, p.lr)?;
+        state.m = moments::ema(&state.m, &grad, p.beta1)?;
+        let residual = (&grad - &state.m)?;
+        state.s = moments::ema_sq(&state.s, &residual, p.beta2)?.affine(1.0, p.eps)?;
+        if let Some(smax) = &mut state.smax {
+            *smax = moments::running_max(smax, &state.s)?;
+        }
+        let update = match sc.rectified {
+            None => {
+                let s = state.smax.as_ref().unwrap_or(&state.s);
+                let denom = s.sqrt()?.affine(1.0 / sc.bc2.sqrt(), p.eps)?;
+                Some((&state.m / denom)?.affine(p.lr / sc.bc1, 0.0)?)
+            }
+            Some(RectifiedStep::Adaptive(factor)) => {
+                let denom = state.s.sqrt()?.affine(1.0, p.eps)?;
+                Some((&state.m / denom)?.affine(p.lr * factor, 0.0)?)
+            }
+            Some(RectifiedStep::Sgd(factor)) => Some(state.m.affine(p.lr * factor, 0.0)?),
+            Some(RectifiedStep::Skip) => None,
+        };
+        match update {
+            Some(update) => var.set(&(param - update)?),
+            None if sc.decay.shrinks_param() => var.set(&param),
+            None => Ok(()),
+        }
+    }
+
+    fn save(&self, _: &ParamsAdaBelief, state: &State, out: &mut SlotWriter<'_>) -> Result<()> {
+        out.put("m", &state.m)?;
+        out.put("s", &state.s)?;
+        match &state.smax {
+            Some(smax) => out.put("smax", smax),
+            None => Ok(()),
+        }
+    }
+
+    fn load(&self, p: &ParamsAdaBelief, _: &Var, _: u64, input: &mut SlotReader<'_>) -> Result<State> {
+        Ok(State {
+            m: input.take_like_var("m")?,
+            s: input.take_like_var("s")?,
+            smax: if p.amsgrad { Some(input.take_like_var("smax")?) } else { None },
+        })
     }
 }

@@ -13,21 +13,15 @@
 //! p <- p - clamp(lr (sqrt(bc2) / bc1) / (sqrt(v) + eps), lower, upper) m
 //! ```
 
-use candle::backprop::GradStore;
-use candle::{Result, Tensor};
+use std::collections::BTreeMap;
+
+use candle::{Result, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::macros::optimizer;
-use crate::parts::{bias_correction, moments, value, SlotStep, Slots, WeightDecay};
-use crate::registry::OptimizerInfo;
-use crate::spec::{check, Hyperparameters, Invalid};
-
-pub(crate) const INFO: OptimizerInfo = OptimizerInfo::of::<AdaBound>(
-    "adabound",
-    "AdaBound: Adam with step sizes clipped into bounds converging to final_lr; amsbound",
-    "adabound 0.0.5",
-    &[],
-);
+use crate::core::{value, Optim, Rule, Step};
+use crate::hyper::{check, Hyperparameters, Invalid};
+use crate::parts::{adam_step_size, AdamMoments, WeightDecay};
+use crate::state::{SlotReader, SlotWriter};
 
 /// Hyperparameters of [`AdaBound`]; the defaults are the official ones.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,57 +69,88 @@ impl Hyperparameters for ParamsAdaBound {
         check::non_negative("final_lr", self.final_lr)?;
         check::beta("gamma", self.gamma)
     }
-}
 
-#[derive(Debug)]
-struct State {
-    m: Tensor,
-    v: Tensor,
-    vmax: Option<Tensor>,
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
 }
 
 /// AdaBound / AMSBound, see the module documentation.
+pub type AdaBound = Optim<AdaBoundRule>;
+
+/// The rule of [`AdaBound`].
 #[derive(Debug)]
-pub struct AdaBound {
-    slots: Slots<State>,
-    params: ParamsAdaBound,
-    /// The learning rate at construction, to which `final_lr` refers.
+pub struct AdaBoundRule {
+    /// The learning rate at construction, to which `final_lr` refers (saved with the state).
     base_lr: f64,
 }
 
-optimizer!(AdaBound, ParamsAdaBound, |vars, params| Ok(Self { slots: Slots::new(vars), base_lr: params.lr, params }));
+/// The scalars of one step: Adam's step size and the bounds.
+#[derive(Clone, Copy, Debug)]
+pub struct AdaBoundStep {
+    step_size: f64,
+    lower: f64,
+    upper: f64,
+}
 
-impl AdaBound {
-    fn update(&mut self, grads: &GradStore) -> Result<()> {
-        let p = &self.params;
-        let decay = WeightDecay::new(p.weight_decay, false);
+impl Rule for AdaBoundRule {
+    const NAME: &'static str = "adabound";
+    type Params = ParamsAdaBound;
+    type State = AdamMoments;
+    type Scalars = AdaBoundStep;
+    type Global = ();
+
+    fn new(p: &ParamsAdaBound) -> Self {
+        Self { base_lr: p.lr }
+    }
+
+    fn init(&self, p: &ParamsAdaBound, var: &Var) -> Result<AdamMoments> {
+        AdamMoments::zeros(var, p.amsbound)
+    }
+
+    fn scalars(&self, p: &ParamsAdaBound, t: u64) -> AdaBoundStep {
         let final_lr = p.final_lr * p.lr / self.base_lr;
-        for item in self.slots.with_grads(grads) {
-            let (slot, grad) = item?;
-            let SlotStep { t, var, state } = slot.advance(|var| {
-                Ok(State {
-                    m: var.zeros_like()?,
-                    v: var.zeros_like()?,
-                    vmax: if p.amsbound { Some(var.zeros_like()?) } else { None },
-                })
-            })?;
-            let (param, grad) = decay.apply(&value(var), grad, p.lr)?;
-            state.m = moments::ema(&state.m, &grad, p.beta1)?;
-            state.v = moments::ema_sq(&state.v, &grad, p.beta2)?;
-            let v = match &mut state.vmax {
-                Some(vmax) => {
-                    *vmax = moments::running_max(vmax, &state.v)?;
-                    &*vmax
-                }
-                None => &state.v,
-            };
-            let step_size = p.lr * bias_correction(p.beta2, t).sqrt() / bias_correction(p.beta1, t);
-            let lower = final_lr * (1.0 - 1.0 / (p.gamma * t as f64 + 1.0));
-            let upper = final_lr * (1.0 + 1.0 / (p.gamma * t as f64));
-            let eta = v.sqrt()?.affine(1.0, p.eps)?.recip()?.affine(step_size, 0.0)?;
-            let bounded = eta.clamp(lower, upper)?;
-            var.set(&(param - (bounded * &state.m)?)?)?;
+        AdaBoundStep {
+            step_size: adam_step_size(p.lr, p.beta1, p.beta2, t),
+            lower: final_lr * (1.0 - 1.0 / (p.gamma * t as f64 + 1.0)),
+            upper: final_lr * (1.0 + 1.0 / (p.gamma * t as f64)),
         }
-        Ok(())
+    }
+
+    fn update(&self, p: &ParamsAdaBound, step: Step<'_, AdamMoments, AdaBoundStep>, _: &()) -> Result<()> {
+        let Step { scalars: s, var, grad, state, .. } = step;
+        let decay = WeightDecay::new(p.weight_decay, false);
+        let (param, grad) = decay.apply(&value(var), &grad, p.lr)?;
+        let v = state.update(&grad, p.beta1, p.beta2)?;
+        let eta = v.sqrt()?.affine(1.0, p.eps)?.recip()?.affine(s.step_size, 0.0)?;
+        let bounded = eta.clamp(s.lower, s.upper)?;
+        var.set(&(param - (bounded * &state.m)?)?)
+    }
+
+    fn save(&self, _: &ParamsAdaBound, state: &AdamMoments, out: &mut SlotWriter<'_>) -> Result<()> {
+        state.save(out)
+    }
+
+    fn load(&self, p: &ParamsAdaBound, _: &Var, _: u64, input: &mut SlotReader<'_>) -> Result<AdamMoments> {
+        AdamMoments::load(input, p.amsbound)
+    }
+
+    fn saved_scalars(&self) -> BTreeMap<String, f64> {
+        BTreeMap::from([("base_lr".to_string(), self.base_lr)])
+    }
+
+    fn restore_scalars(&mut self, scalars: &BTreeMap<String, f64>) -> Result<()> {
+        match scalars.get("base_lr") {
+            Some(&base_lr) if base_lr > 0.0 => {
+                self.base_lr = base_lr;
+                Ok(())
+            }
+            Some(base_lr) => candle::bail!("optimizer state: adabound's `base_lr` must be > 0, not {base_lr}"),
+            None => candle::bail!("optimizer state: adabound's state needs the scalar `base_lr`"),
+        }
     }
 }

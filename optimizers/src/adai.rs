@@ -18,21 +18,13 @@
 //! ```
 //! `eps` is the inertia bound, not a denominator guard: there is no denominator.
 
-use candle::backprop::GradStore;
-use candle::{DType, Result, Tensor};
+use candle::{DType, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::macros::optimizer;
-use crate::parts::{bias_correction, moments, value, SlotStep, Slots, WeightDecay};
-use crate::registry::OptimizerInfo;
-use crate::spec::{check, Hyperparameters, Invalid};
-
-pub(crate) const INFO: OptimizerInfo = OptimizerInfo::of::<Adai>(
-    "adai",
-    "Adai: adaptive inertia (momentum) from the relative second moment, L2 weight decay",
-    "official adai_optim.Adai (= pytorch-optimizer 4.1.0 Adai)",
-    &["lr"],
-);
+use crate::core::{value, Optim, Rule, Step};
+use crate::hyper::{check, Hyperparameters, Invalid};
+use crate::parts::{bias_correction, moments, WeightDecay};
+use crate::state::{SlotReader, SlotWriter};
 
 /// Hyperparameters of [`Adai`]; the defaults are the official ones. Specs must give `lr` (the
 /// official Adai has no default); this struct uses `pytorch-optimizer`'s `1e-3`.
@@ -63,61 +55,102 @@ impl Hyperparameters for ParamsAdai {
         check::non_negative("eps", self.eps)?;
         check::non_negative("weight_decay", self.weight_decay)
     }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
 }
 
+/// The state of one variable.
 #[derive(Debug)]
-struct State {
+pub struct State {
     m: Tensor,
     v: Tensor,
     beta1_prod: Tensor,
 }
 
 /// Adai / AdaiW, see the module documentation.
+pub type Adai = Optim<AdaiRule>;
+
+/// The rule of [`Adai`]: its pre-pass updates the second moments and takes their mean.
 #[derive(Debug)]
-pub struct Adai {
-    slots: Slots<State>,
-    params: ParamsAdai,
+pub struct AdaiRule;
+
+/// The scalars of one step: the bias correction of the second moment.
+#[derive(Clone, Copy, Debug)]
+pub struct AdaiStep {
+    bc2: f64,
 }
 
-optimizer!(Adai, ParamsAdai);
+impl Rule for AdaiRule {
+    const NAME: &'static str = "adai";
+    const WHOLE_MODEL: bool = true;
+    type Params = ParamsAdai;
+    type State = State;
+    type Scalars = AdaiStep;
+    /// `vbar`, the mean of the bias-corrected second moments over everything (f64, on the
+    /// device, so that no step waits for a device-to-host copy per tensor).
+    type Global = Option<Tensor>;
 
-impl Adai {
-    fn update(&mut self, grads: &GradStore) -> Result<()> {
-        let p = &self.params;
+    fn new(_: &ParamsAdai) -> Self {
+        Self
+    }
+
+    fn init(&self, _: &ParamsAdai, var: &Var) -> Result<State> {
+        Ok(State { m: var.zeros_like()?, v: var.zeros_like()?, beta1_prod: var.ones_like()? })
+    }
+
+    fn scalars(&self, p: &ParamsAdai, t: u64) -> AdaiStep {
+        AdaiStep { bc2: bias_correction(p.beta2, t) }
+    }
+
+    /// Pass 1: the L2 term, the second moments, and their bias-corrected mean.
+    fn pre_pass(&self, p: &ParamsAdai, steps: &mut [Step<'_, State, AdaiStep>]) -> Result<Option<Tensor>> {
         let decay = WeightDecay::new(p.weight_decay, p.decoupled);
-        let mut active = Vec::new();
-        // Pass 1: second moments, and their bias-corrected sum over everything (kept on the
-        // device in f64, so that no step waits for a device-to-host copy per tensor).
         let mut total: Option<Tensor> = None;
         let mut count = 0usize;
-        for item in self.slots.with_grads(grads) {
-            let (slot, grad) = item?;
-            let SlotStep { t, var, state } = slot.advance(|var| {
-                Ok(State { m: var.zeros_like()?, v: var.zeros_like()?, beta1_prod: var.ones_like()? })
-            })?;
-            let (param, grad) = decay.apply(&value(var), grad, p.lr)?;
-            state.v = moments::ema_sq(&state.v, &grad, p.beta2)?;
-            let bc2 = bias_correction(p.beta2, t);
-            let sum = state.v.sum_all()?.to_dtype(DType::F64)?.affine(1.0 / bc2, 0.0)?;
+        for step in steps.iter_mut() {
+            step.grad = decay.grad(&value(step.var), &step.grad)?;
+            step.state.v = moments::ema_sq(&step.state.v, &step.grad, p.beta2)?;
+            let sum = step.state.v.sum_all()?.to_dtype(DType::F64)?.affine(1.0 / step.scalars.bc2, 0.0)?;
             total = Some(match total {
                 None => sum,
                 Some(total) => (total + sum)?,
             });
-            count += grad.elem_count();
-            active.push((t, var, state, param, grad));
+            count += step.grad.elem_count();
         }
-        let Some(total) = total else { return Ok(()) };
-        let mean = total.affine(1.0 / count as f64, 0.0)?;
-        // Pass 2: the adaptive inertia and the update.
-        for (t, var, state, param, grad) in active {
-            let mean = mean.to_dtype(var.dtype())?;
-            let v_hat = state.v.affine(1.0 / bias_correction(p.beta2, t), 0.0)?;
-            let beta1 = v_hat.broadcast_div(&mean)?.affine(-p.beta0, 1.0)?.clamp(0.0, 1.0 - p.eps)?;
-            state.beta1_prod = (&state.beta1_prod * &beta1)?;
-            state.m = ((&state.m * &beta1)? + (beta1.affine(-1.0, 1.0)? * grad)?)?;
-            let m_hat = (&state.m / state.beta1_prod.affine(-1.0, 1.0)?)?;
-            var.set(&(param - m_hat.affine(p.lr, 0.0)?)?)?;
-        }
-        Ok(())
+        total.map(|total| total.affine(1.0 / count as f64, 0.0)).transpose()
+    }
+
+    /// Pass 2: the decoupled decay, the adaptive inertia and the update.
+    fn update(&self, p: &ParamsAdai, step: Step<'_, State, AdaiStep>, mean: &Option<Tensor>) -> Result<()> {
+        let Step { scalars, var, grad, state, .. } = step;
+        let Some(mean) = mean else { candle::bail!("adai: an update without the pre-pass") };
+        let param = WeightDecay::new(p.weight_decay, p.decoupled).param(&value(var), p.lr)?;
+        let mean = mean.to_dtype(var.dtype())?;
+        let v_hat = state.v.affine(1.0 / scalars.bc2, 0.0)?;
+        let beta1 = v_hat.broadcast_div(&mean)?.affine(-p.beta0, 1.0)?.clamp(0.0, 1.0 - p.eps)?;
+        state.beta1_prod = (&state.beta1_prod * &beta1)?;
+        state.m = ((&state.m * &beta1)? + (beta1.affine(-1.0, 1.0)? * grad)?)?;
+        let m_hat = (&state.m / state.beta1_prod.affine(-1.0, 1.0)?)?;
+        var.set(&(param - m_hat.affine(p.lr, 0.0)?)?)
+    }
+
+    fn save(&self, _: &ParamsAdai, state: &State, out: &mut SlotWriter<'_>) -> Result<()> {
+        out.put("m", &state.m)?;
+        out.put("v", &state.v)?;
+        out.put("beta1_prod", &state.beta1_prod)
+    }
+
+    fn load(&self, _: &ParamsAdai, _: &Var, _: u64, input: &mut SlotReader<'_>) -> Result<State> {
+        Ok(State {
+            m: input.take_like_var("m")?,
+            v: input.take_like_var("v")?,
+            beta1_prod: input.take_like_var("beta1_prod")?,
+        })
     }
 }

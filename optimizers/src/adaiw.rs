@@ -1,4 +1,4 @@
-//! AdaiW: [`Adai`] with decoupled weight decay (`decoupled = True` in the official Adai).
+//! AdaiW: [`Adai`](crate::Adai) with decoupled weight decay (`decoupled = True` in the official Adai).
 //!
 //! ```text
 //! p <- p (1 - lr wd);   v <- beta2 v + (1 - beta2) g²;   vbar = mean over all params of v / bc2
@@ -6,20 +6,49 @@
 //! m <- beta1 m + (1 - beta1) g;   p <- p - lr m / (1 - beta1_prod)
 //! ```
 
-use crate::adai::{Adai, ParamsAdai};
-use crate::macros::variant;
-use crate::registry::OptimizerInfo;
+use serde::{Deserialize, Serialize};
 
-pub(crate) const INFO: OptimizerInfo = OptimizerInfo::of::<AdaiW>(
-    "adaiw",
-    "Adai with decoupled weight decay",
-    "official adai_optim.Adai(decoupled=True)",
-    &["lr"],
-);
+use crate::adai::{AdaiRule, ParamsAdai};
+use crate::core::{Optim, Variant, VariantOf};
+use crate::hyper::{Hyperparameters, Invalid};
 
-variant! {
-    /// AdaiW: [`Adai`] with `decoupled = true`.
-    AdaiW(Adai),
-    /// Hyperparameters of [`AdaiW`]: those of [`ParamsAdai`] with `decoupled = true`.
-    ParamsAdaiW(ParamsAdai) = ParamsAdai { decoupled: true, ..ParamsAdai::default() }
+/// Hyperparameters of [`AdaiW`]: those of [`ParamsAdai`] with `decoupled = true`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ParamsAdaiW(pub ParamsAdai);
+
+impl Default for ParamsAdaiW {
+    fn default() -> Self {
+        Self(ParamsAdai { decoupled: true, ..ParamsAdai::default() })
+    }
 }
+
+impl Hyperparameters for ParamsAdaiW {
+    fn validate(&self) -> std::result::Result<(), Invalid> {
+        self.0.validate()
+    }
+
+    fn lr(&self) -> f64 {
+        self.0.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.0.lr = lr;
+    }
+}
+
+impl AsRef<ParamsAdai> for ParamsAdaiW {
+    fn as_ref(&self) -> &ParamsAdai {
+        &self.0
+    }
+}
+
+impl VariantOf<AdaiRule> for ParamsAdaiW {
+    const NAME: &'static str = "adaiw";
+}
+
+/// The rule of [`AdaiW`]: [`AdaiRule`] with other defaults.
+pub type AdaiWRule = Variant<AdaiRule, ParamsAdaiW>;
+
+/// AdaiW: [`Adai`](crate::Adai) with `decoupled = true`.
+pub type AdaiW = Optim<AdaiWRule>;

@@ -10,22 +10,14 @@
 //! p <- p - (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)       bc_i = 1 - beta_i^t
 //! ```
 
-use candle::backprop::GradStore;
-use candle::{Result, Tensor};
+use candle::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::fused::{self, adam::AdamStep, HostVecs, Kernels};
-use crate::macros::optimizer;
-use crate::parts::{bias_correction, moments, value, SlotStep, Slots, WeightDecay};
-use crate::registry::OptimizerInfo;
-use crate::spec::{check, Hyperparameters, Invalid};
-
-pub(crate) const INFO: OptimizerInfo = OptimizerInfo::of::<Adam>(
-    "adam",
-    "Adam; `amsgrad` adds the running maximum, `decoupled` makes it AdamW",
-    "torch.optim.Adam",
-    &[],
-);
+use crate::core::{value, Optim, Rule, Step};
+use crate::fused::{self, adam::AdamStep, HostVecs};
+use crate::hyper::{check, Hyperparameters, Invalid};
+use crate::parts::{bias_correction, AdamMoments, WeightDecay};
+use crate::state::{SlotReader, SlotWriter};
 
 /// Hyperparameters of [`Adam`]; the defaults are `torch.optim.Adam`'s.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,74 +44,75 @@ impl Hyperparameters for ParamsAdam {
     fn validate(&self) -> std::result::Result<(), Invalid> {
         check::adam_family(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
     }
-}
 
-#[derive(Debug)]
-enum State {
-    /// The tensor path: m, v (and vmax) as tensors on the variable's device.
-    Tensors { m: Tensor, v: Tensor, vmax: Option<Tensor> },
-    /// The fused CPU kernel: [m, v] (and vmax) on the host.
-    Host(HostVecs),
-}
+    fn lr(&self) -> f64 {
+        self.lr
+    }
 
-/// Adam / AdamW / AMSGrad, see the module documentation.
-#[derive(Debug)]
-pub struct Adam {
-    slots: Slots<State>,
-    params: ParamsAdam,
-    kernels: Kernels,
-}
-
-impl Adam {
-    /// How many variables are updated by the fused CPU kernel (after their first step).
-    pub fn fused_variables(&self) -> usize {
-        self.slots.states().filter(|s| matches!(s, State::Host(_))).count()
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
     }
 }
 
-optimizer!(Adam, ParamsAdam, |vars, params, kernels| Ok(Self { slots: Slots::new(vars), params, kernels }));
+/// Adam / AdamW / AMSGrad, see the module documentation.
+pub type Adam = Optim<AdamRule>;
 
-impl Adam {
-    fn update(&mut self, grads: &GradStore) -> Result<()> {
-        let p = &self.params;
-        let decay = WeightDecay::new(p.weight_decay, p.decoupled);
-        let kernels = self.kernels;
-        for item in self.slots.with_grads(grads) {
-            let (slot, grad) = item?;
-            let SlotStep { t, var, state } = slot.advance(|var| {
-                let count = if p.amsgrad { 3 } else { 2 };
-                if kernels.fused_for(var) {
-                    return Ok(State::Host(HostVecs::zeros(var.dtype(), count, var.elem_count())?));
-                }
-                Ok(State::Tensors {
-                    m: var.zeros_like()?,
-                    v: var.zeros_like()?,
-                    vmax: if p.amsgrad { Some(var.zeros_like()?) } else { None },
-                })
-            })?;
-            let (bc1, bc2) = (bias_correction(p.beta1, t), bias_correction(p.beta2, t));
-            match state {
-                State::Host(host) => {
-                    let step = AdamStep { decay, lr: p.lr, beta1: p.beta1, beta2: p.beta2, eps: p.eps, bc1, bc2 };
-                    fused::apply("adam", var, grad, &step, host)?;
-                }
-                State::Tensors { m, v, vmax } => {
-                    let (param, grad) = decay.apply(&value(var), grad, p.lr)?;
-                    *m = moments::ema(m, &grad, p.beta1)?;
-                    *v = moments::ema_sq(v, &grad, p.beta2)?;
-                    let v = match vmax {
-                        Some(vmax) => {
-                            *vmax = moments::running_max(vmax, v)?;
-                            &*vmax
-                        }
-                        None => &*v,
-                    };
-                    let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), p.eps)?;
-                    let update = (&*m / denom)?.affine(p.lr / bc1, 0.0)?;
-                    var.set(&(param - update)?)?;
-                }
-            }
+/// The rule of [`Adam`]. Its scalars are those of the fused CPU kernel, which takes the
+/// element-wise update on the CPU (`fused::adam`).
+#[derive(Debug)]
+pub struct AdamRule;
+
+/// The slots of Adam's state, as saved and as the fused kernel keeps them.
+const SLOTS: [&str; 3] = ["m", "v", "vmax"];
+
+impl Rule for AdamRule {
+    const NAME: &'static str = "adam";
+    type Params = ParamsAdam;
+    type State = AdamMoments;
+    type Scalars = AdamStep;
+    type Global = ();
+
+    fn new(_: &ParamsAdam) -> Self {
+        Self
+    }
+
+    fn init(&self, p: &ParamsAdam, var: &Var) -> Result<AdamMoments> {
+        AdamMoments::zeros(var, p.amsgrad)
+    }
+
+    fn scalars(&self, p: &ParamsAdam, t: u64) -> AdamStep {
+        AdamStep {
+            decay: WeightDecay::new(p.weight_decay, p.decoupled),
+            lr: p.lr,
+            beta1: p.beta1,
+            beta2: p.beta2,
+            eps: p.eps,
+            bc1: bias_correction(p.beta1, t),
+            bc2: bias_correction(p.beta2, t),
         }
-        Ok(())
+    }
+
+    fn update(&self, _: &ParamsAdam, step: Step<'_, AdamMoments, AdamStep>, _: &()) -> Result<()> {
+        let Step { scalars: s, var, grad, state, .. } = step;
+        let (param, grad) = s.decay.apply(&value(var), &grad, s.lr)?;
+        let denom = state.update(&grad, s.beta1, s.beta2)?.sqrt()?.affine(1.0 / s.bc2.sqrt(), s.eps)?;
+        let update = (&state.m / denom)?.affine(s.lr / s.bc1, 0.0)?;
+        var.set(&(param - update)?)
+    }
+
+    fn save(&self, _: &ParamsAdam, state: &AdamMoments, out: &mut SlotWriter<'_>) -> Result<()> {
+        state.save(out)
+    }
+
+    fn load(&self, p: &ParamsAdam, _: &Var, _: u64, input: &mut SlotReader<'_>) -> Result<AdamMoments> {
+        AdamMoments::load(input, p.amsgrad)
+    }
+
+    fn fused_slots(&self, p: &ParamsAdam) -> Option<&'static [&'static str]> {
+        Some(if p.amsgrad { &SLOTS } else { &SLOTS[..2] })
+    }
+
+    fn fused_update(&self, _: &ParamsAdam, s: &AdamStep, var: &Var, grad: &Tensor, host: &mut HostVecs) -> Result<()> {
+        fused::apply("adam", var, grad, s, host)
     }
 }

@@ -12,21 +12,13 @@
 //! p <- p - min(eta, s) m
 //! ```
 
-use candle::backprop::GradStore;
-use candle::{Result, Tensor};
+use candle::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::macros::optimizer;
-use crate::parts::{bias_correction, moments, value, SlotStep, Slots, WeightDecay};
-use crate::registry::OptimizerInfo;
-use crate::spec::{check, Hyperparameters, Invalid};
-
-pub(crate) const INFO: OptimizerInfo = OptimizerInfo::of::<AdaMod>(
-    "adamod",
-    "AdaMod: Adam with step sizes bounded by their EMA (beta3)",
-    "adamod 0.0.3",
-    &[],
-);
+use crate::core::{value, Optim, Rule, Step};
+use crate::hyper::{check, Hyperparameters, Invalid};
+use crate::parts::{adam_step_size, moments, AdamMoments, WeightDecay};
+use crate::state::{SlotReader, SlotWriter};
 
 /// Hyperparameters of [`AdaMod`]; the defaults are the official ones.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,42 +45,73 @@ impl Hyperparameters for ParamsAdaMod {
         check::adam_family(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)?;
         check::beta("beta3", self.beta3)
     }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
 }
 
+/// The state of one variable.
 #[derive(Debug)]
-struct State {
-    m: Tensor,
-    v: Tensor,
+pub struct State {
+    moments: AdamMoments,
     /// The EMA of the step sizes.
     s: Tensor,
 }
 
 /// AdaMod, see the module documentation.
+pub type AdaMod = Optim<AdaModRule>;
+
+/// The rule of [`AdaMod`].
 #[derive(Debug)]
-pub struct AdaMod {
-    slots: Slots<State>,
-    params: ParamsAdaMod,
+pub struct AdaModRule;
+
+/// The scalars of one step: Adam's step size `lr sqrt(bc2) / bc1`.
+#[derive(Clone, Copy, Debug)]
+pub struct AdaModStep {
+    step_size: f64,
 }
 
-optimizer!(AdaMod, ParamsAdaMod);
+impl Rule for AdaModRule {
+    const NAME: &'static str = "adamod";
+    type Params = ParamsAdaMod;
+    type State = State;
+    type Scalars = AdaModStep;
+    type Global = ();
 
-impl AdaMod {
-    fn update(&mut self, grads: &GradStore) -> Result<()> {
-        let p = &self.params;
-        let decay = WeightDecay::new(p.weight_decay, true);
-        for item in self.slots.with_grads(grads) {
-            let (slot, grad) = item?;
-            let SlotStep { t, var, state } =
-                slot.advance(|var| Ok(State { m: var.zeros_like()?, v: var.zeros_like()?, s: var.zeros_like()? }))?;
-            state.m = moments::ema(&state.m, grad, p.beta1)?;
-            state.v = moments::ema_sq(&state.v, grad, p.beta2)?;
-            let (param, _) = decay.apply(&value(var), grad, p.lr)?;
-            let step_size = p.lr * bias_correction(p.beta2, t).sqrt() / bias_correction(p.beta1, t);
-            let eta = state.v.sqrt()?.affine(1.0, p.eps)?.recip()?.affine(step_size, 0.0)?;
-            state.s = moments::ema(&state.s, &eta, p.beta3)?;
-            let bounded = eta.minimum(&state.s)?;
-            var.set(&(param - (bounded * &state.m)?)?)?;
-        }
-        Ok(())
+    fn new(_: &ParamsAdaMod) -> Self {
+        Self
+    }
+
+    fn init(&self, _: &ParamsAdaMod, var: &Var) -> Result<State> {
+        Ok(State { moments: AdamMoments::zeros(var, false)?, s: var.zeros_like()? })
+    }
+
+    fn scalars(&self, p: &ParamsAdaMod, t: u64) -> AdaModStep {
+        AdaModStep { step_size: adam_step_size(p.lr, p.beta1, p.beta2, t) }
+    }
+
+    fn update(&self, p: &ParamsAdaMod, step: Step<'_, State, AdaModStep>, _: &()) -> Result<()> {
+        let Step { scalars, var, grad, state, .. } = step;
+        let v = state.moments.update(&grad, p.beta1, p.beta2)?;
+        let denom = v.sqrt()?.affine(1.0, p.eps)?;
+        let param = WeightDecay::new(p.weight_decay, true).param(&value(var), p.lr)?;
+        let eta = denom.recip()?.affine(scalars.step_size, 0.0)?;
+        state.s = moments::ema(&state.s, &eta, p.beta3)?;
+        let bounded = eta.minimum(&state.s)?;
+        var.set(&(param - (bounded * &state.moments.m)?)?)
+    }
+
+    fn save(&self, _: &ParamsAdaMod, state: &State, out: &mut SlotWriter<'_>) -> Result<()> {
+        state.moments.save(out)?;
+        out.put("s", &state.s)
+    }
+
+    fn load(&self, _: &ParamsAdaMod, _: &Var, _: u64, input: &mut SlotReader<'_>) -> Result<State> {
+        Ok(State { moments: AdamMoments::load(input, false)?, s: input.take_like_var("s")? })
     }
 }

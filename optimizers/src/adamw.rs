@@ -1,4 +1,4 @@
-//! AdamW (Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019): [`Adam`]
+//! AdamW (Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019): [`Adam`](crate::Adam)
 //! with decoupled weight decay, default `weight_decay = 1e-2`. Matches `torch.optim.AdamW`.
 //!
 //! ```text
@@ -7,16 +7,49 @@
 //! p <- p - (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
 //! ```
 
-use crate::adam::{Adam, ParamsAdam};
-use crate::macros::variant;
-use crate::registry::OptimizerInfo;
+use serde::{Deserialize, Serialize};
 
-pub(crate) const INFO: OptimizerInfo =
-    OptimizerInfo::of::<AdamW>("adamw", "Adam with decoupled weight decay", "torch.optim.AdamW", &[]);
+use crate::adam::{AdamRule, ParamsAdam};
+use crate::core::{Optim, Variant, VariantOf};
+use crate::hyper::{Hyperparameters, Invalid};
 
-variant! {
-    /// AdamW: [`Adam`] with `decoupled = true`, `weight_decay = 1e-2`.
-    AdamW(Adam),
-    /// Hyperparameters of [`AdamW`]: those of [`ParamsAdam`] with `torch.optim.AdamW`'s defaults.
-    ParamsAdamW(ParamsAdam) = ParamsAdam { decoupled: true, weight_decay: 1e-2, ..ParamsAdam::default() }
+/// Hyperparameters of [`AdamW`]: those of [`ParamsAdam`] with `torch.optim.AdamW`'s defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ParamsAdamW(pub ParamsAdam);
+
+impl Default for ParamsAdamW {
+    fn default() -> Self {
+        Self(ParamsAdam { decoupled: true, weight_decay: 1e-2, ..ParamsAdam::default() })
+    }
 }
+
+impl Hyperparameters for ParamsAdamW {
+    fn validate(&self) -> std::result::Result<(), Invalid> {
+        self.0.validate()
+    }
+
+    fn lr(&self) -> f64 {
+        self.0.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.0.lr = lr;
+    }
+}
+
+impl AsRef<ParamsAdam> for ParamsAdamW {
+    fn as_ref(&self) -> &ParamsAdam {
+        &self.0
+    }
+}
+
+impl VariantOf<AdamRule> for ParamsAdamW {
+    const NAME: &'static str = "adamw";
+}
+
+/// The rule of [`AdamW`]: [`AdamRule`] with other defaults.
+pub type AdamWRule = Variant<AdamRule, ParamsAdamW>;
+
+/// AdamW: [`Adam`](crate::Adam) with `decoupled = true`, `weight_decay = 1e-2`.
+pub type AdamW = Optim<AdamWRule>;

@@ -18,21 +18,13 @@
 
 use std::collections::VecDeque;
 
-use candle::backprop::GradStore;
-use candle::{Result, Tensor};
+use candle::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::macros::optimizer;
-use crate::parts::{bias_correction, moments, value, SlotStep, Slots};
-use crate::registry::OptimizerInfo;
-use crate::spec::{check, Hyperparameters, Invalid};
-
-pub(crate) const INFO: OptimizerInfo = OptimizerInfo::of::<AdaShift>(
-    "adashift",
-    "AdaShift: second moment from the gradient keep_num steps back, reduced by phi",
-    "pytorch-optimizer 4.1.0 AdaShift",
-    &[],
-);
+use crate::core::{value, Optim, Rule, Step};
+use crate::hyper::{check, Hyperparameters, Invalid};
+use crate::parts::{bias_correction, moments};
+use crate::state::{SlotReader, SlotWriter};
 
 /// The reduction `phi` of AdaShift's delayed squared gradient over each tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,11 +69,20 @@ impl Hyperparameters for ParamsAdaShift {
         }
         Ok(())
     }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
 }
 
+/// The state of one variable.
 #[derive(Debug)]
-struct State {
-    /// The last `keep_num` gradients, oldest first.
+pub struct State {
+    /// The last `keep_num` gradients, oldest first (saved as `window.0`, `window.1`, ...).
     window: VecDeque<Tensor>,
     m: Tensor,
     /// A scalar (0-dim) for `phi = max / mean`, the variable's shape for `none`.
@@ -89,60 +90,88 @@ struct State {
 }
 
 /// AdaShift, see the module documentation.
+pub type AdaShift = Optim<AdaShiftRule>;
+
+/// The rule of [`AdaShift`].
 #[derive(Debug)]
-pub struct AdaShift {
-    slots: Slots<State>,
-    params: ParamsAdaShift,
+pub struct AdaShiftRule {
     /// `w_{n-1}` and `w_0`: the weights of the oldest and the newest gradient in the window.
     oldest_weight: f64,
     newest_weight: f64,
 }
 
-optimizer!(AdaShift, ParamsAdaShift, |vars, params| {
-    let n = params.keep_num;
-    let weight_sum: f64 = (0..n).map(|i| params.beta1.powf(i as f64)).sum();
-    Ok(Self {
-        slots: Slots::new(vars),
-        oldest_weight: params.beta1.powf((n - 1) as f64) / weight_sum,
-        newest_weight: 1.0 / weight_sum,
-        params,
-    })
-});
+/// The scalars of one step: the bias correction of the delayed second moment.
+#[derive(Clone, Copy, Debug)]
+pub struct AdaShiftStep {
+    bc: f64,
+}
 
-impl AdaShift {
-    fn update(&mut self, grads: &GradStore) -> Result<()> {
-        let p = &self.params;
+impl Rule for AdaShiftRule {
+    const NAME: &'static str = "adashift";
+    type Params = ParamsAdaShift;
+    type State = State;
+    type Scalars = AdaShiftStep;
+    type Global = ();
+
+    fn new(p: &ParamsAdaShift) -> Self {
         let n = p.keep_num;
-        for item in self.slots.with_grads(grads) {
-            let (slot, grad) = item?;
-            let SlotStep { t, var, state } = slot.advance(|var| {
-                let v = match p.phi {
-                    Phi::None => var.zeros_like()?,
-                    Phi::Max | Phi::Mean => Tensor::zeros((), var.dtype(), var.device())?,
-                };
-                Ok(State { window: VecDeque::with_capacity(n + 1), m: var.zeros_like()?, v })
-            })?;
-            state.window.push_back(grad.clone());
-            let oldest = if state.window.len() > n { state.window.pop_front() } else { None };
-            let newest = grad.affine(self.newest_weight, 0.0)?;
-            let Some(oldest) = oldest else {
-                state.m = (state.m.affine(p.beta1, 0.0)? + newest)?;
-                continue;
-            };
-            let shifted = (&state.m - oldest.affine(self.oldest_weight, 0.0)?)?;
-            state.m = (shifted.affine(p.beta1, 0.0)? + newest)?;
-            let squared = oldest.sqr()?;
-            let reduced = match p.phi {
-                Phi::Max => squared.max_all()?,
-                Phi::Mean => squared.mean_all()?,
-                Phi::None => squared,
-            };
-            state.v = moments::ema(&state.v, &reduced, p.beta2)?;
-            let bc = bias_correction(p.beta2, t.saturating_sub(n as u64).max(1));
-            let denom = state.v.affine(1.0 / bc, 0.0)?.sqrt()?.affine(1.0, p.eps)?;
-            let update = state.m.broadcast_div(&denom)?.affine(p.lr, 0.0)?;
-            var.set(&(value(var) - update)?)?;
+        let weight_sum: f64 = (0..n).map(|i| p.beta1.powf(i as f64)).sum();
+        Self { oldest_weight: p.beta1.powf((n - 1) as f64) / weight_sum, newest_weight: 1.0 / weight_sum }
+    }
+
+    fn init(&self, p: &ParamsAdaShift, var: &Var) -> Result<State> {
+        let v = match p.phi {
+            Phi::None => var.zeros_like()?,
+            Phi::Max | Phi::Mean => Tensor::zeros((), var.dtype(), var.device())?,
+        };
+        Ok(State { window: VecDeque::with_capacity(p.keep_num + 1), m: var.zeros_like()?, v })
+    }
+
+    fn scalars(&self, p: &ParamsAdaShift, t: u64) -> AdaShiftStep {
+        AdaShiftStep { bc: bias_correction(p.beta2, t.saturating_sub(p.keep_num as u64).max(1)) }
+    }
+
+    fn update(&self, p: &ParamsAdaShift, step: Step<'_, State, AdaShiftStep>, _: &()) -> Result<()> {
+        let Step { scalars, var, grad, state, .. } = step;
+        let newest = grad.affine(self.newest_weight, 0.0)?;
+        state.window.push_back(grad);
+        let oldest = if state.window.len() > p.keep_num { state.window.pop_front() } else { None };
+        let Some(oldest) = oldest else {
+            state.m = (state.m.affine(p.beta1, 0.0)? + newest)?;
+            return Ok(());
+        };
+        let shifted = (&state.m - oldest.affine(self.oldest_weight, 0.0)?)?;
+        state.m = (shifted.affine(p.beta1, 0.0)? + newest)?;
+        let squared = oldest.sqr()?;
+        let reduced = match p.phi {
+            Phi::Max => squared.max_all()?,
+            Phi::Mean => squared.mean_all()?,
+            Phi::None => squared,
+        };
+        state.v = moments::ema(&state.v, &reduced, p.beta2)?;
+        let denom = state.v.affine(1.0 / scalars.bc, 0.0)?.sqrt()?.affine(1.0, p.eps)?;
+        let update = state.m.broadcast_div(&denom)?.affine(p.lr, 0.0)?;
+        var.set(&(value(var) - update)?)
+    }
+
+    fn save(&self, _: &ParamsAdaShift, state: &State, out: &mut SlotWriter<'_>) -> Result<()> {
+        out.put("m", &state.m)?;
+        out.put("v", &state.v)?;
+        for (i, grad) in state.window.iter().enumerate() {
+            out.put(&format!("window.{i}"), grad)?;
         }
         Ok(())
+    }
+
+    fn load(&self, p: &ParamsAdaShift, var: &Var, t: u64, input: &mut SlotReader<'_>) -> Result<State> {
+        let mut state = self.init(p, var)?;
+        state.m = input.take_like_var("m")?;
+        state.v = input.take("v", state.v.shape().clone())?;
+        // After step t the window holds the last min(t, keep_num) gradients.
+        let len = (t as usize).min(p.keep_num);
+        for i in 0..len {
+            state.window.push_back(input.take_like_var(&format!("window.{i}"))?);
+        }
+        Ok(state)
     }
 }

@@ -11,21 +11,13 @@
 //! p <- p - (lr sqrt(bc2) / bc1) m dfc / (sqrt(v) + eps)
 //! ```
 
-use candle::backprop::GradStore;
-use candle::{Result, Tensor};
+use candle::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::macros::optimizer;
-use crate::parts::{bias_correction, moments, value, SlotStep, Slots, WeightDecay};
-use crate::registry::OptimizerInfo;
-use crate::spec::{check, Hyperparameters, Invalid};
-
-pub(crate) const INFO: OptimizerInfo = OptimizerInfo::of::<DiffGrad>(
-    "diffgrad",
-    "diffGrad: Adam with the momentum damped where the gradient changes little",
-    "torch-optimizer 0.3.0 DiffGrad",
-    &[],
-);
+use crate::core::{value, Optim, Rule, Step};
+use crate::hyper::{check, Hyperparameters, Invalid};
+use crate::parts::{adam_step_size, AdamMoments, WeightDecay};
+use crate::state::{SlotReader, SlotWriter};
 
 /// Hyperparameters of [`DiffGrad`]; the defaults are the reference's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,43 +41,72 @@ impl Hyperparameters for ParamsDiffGrad {
     fn validate(&self) -> std::result::Result<(), Invalid> {
         check::adam_family(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
     }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
 }
 
+/// The state of one variable.
 #[derive(Debug)]
-struct State {
-    m: Tensor,
-    v: Tensor,
+pub struct State {
+    moments: AdamMoments,
     previous_grad: Tensor,
 }
 
 /// diffGrad, see the module documentation.
+pub type DiffGrad = Optim<DiffGradRule>;
+
+/// The rule of [`DiffGrad`].
 #[derive(Debug)]
-pub struct DiffGrad {
-    slots: Slots<State>,
-    params: ParamsDiffGrad,
+pub struct DiffGradRule;
+
+/// The scalars of one step: Adam's step size `lr sqrt(bc2) / bc1`.
+#[derive(Clone, Copy, Debug)]
+pub struct DiffGradStep {
+    step_size: f64,
 }
 
-optimizer!(DiffGrad, ParamsDiffGrad);
+impl Rule for DiffGradRule {
+    const NAME: &'static str = "diffgrad";
+    type Params = ParamsDiffGrad;
+    type State = State;
+    type Scalars = DiffGradStep;
+    type Global = ();
 
-impl DiffGrad {
-    fn update(&mut self, grads: &GradStore) -> Result<()> {
-        let p = &self.params;
+    fn new(_: &ParamsDiffGrad) -> Self {
+        Self
+    }
+
+    fn init(&self, _: &ParamsDiffGrad, var: &Var) -> Result<State> {
+        Ok(State { moments: AdamMoments::zeros(var, false)?, previous_grad: var.zeros_like()? })
+    }
+
+    fn scalars(&self, p: &ParamsDiffGrad, t: u64) -> DiffGradStep {
+        DiffGradStep { step_size: adam_step_size(p.lr, p.beta1, p.beta2, t) }
+    }
+
+    fn update(&self, p: &ParamsDiffGrad, step: Step<'_, State, DiffGradStep>, _: &()) -> Result<()> {
+        let Step { scalars, var, grad, state, .. } = step;
         let decay = WeightDecay::new(p.weight_decay, false);
-        for item in self.slots.with_grads(grads) {
-            let (slot, grad) = item?;
-            let SlotStep { t, var, state } = slot.advance(|var| {
-                Ok(State { m: var.zeros_like()?, v: var.zeros_like()?, previous_grad: var.zeros_like()? })
-            })?;
-            let (param, grad) = decay.apply(&value(var), grad, p.lr)?;
-            state.m = moments::ema(&state.m, &grad, p.beta1)?;
-            state.v = moments::ema_sq(&state.v, &grad, p.beta2)?;
-            let denom = state.v.sqrt()?.affine(1.0, p.eps)?;
-            let friction = (&state.previous_grad - &grad)?.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.recip()?;
-            state.previous_grad = grad;
-            let step_size = p.lr * bias_correction(p.beta2, t).sqrt() / bias_correction(p.beta1, t);
-            let update = ((&state.m * friction)? / denom)?.affine(step_size, 0.0)?;
-            var.set(&(param - update)?)?;
-        }
-        Ok(())
+        let (param, grad) = decay.apply(&value(var), &grad, p.lr)?;
+        let denom = state.moments.update(&grad, p.beta1, p.beta2)?.sqrt()?.affine(1.0, p.eps)?;
+        let friction = (&state.previous_grad - &grad)?.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.recip()?;
+        state.previous_grad = grad;
+        let update = ((&state.moments.m * friction)? / denom)?.affine(scalars.step_size, 0.0)?;
+        var.set(&(param - update)?)
+    }
+
+    fn save(&self, _: &ParamsDiffGrad, state: &State, out: &mut SlotWriter<'_>) -> Result<()> {
+        state.moments.save(out)?;
+        out.put("previous_grad", &state.previous_grad)
+    }
+
+    fn load(&self, _: &ParamsDiffGrad, _: &Var, _: u64, input: &mut SlotReader<'_>) -> Result<State> {
+        Ok(State { moments: AdamMoments::load(input, false)?, previous_grad: input.take_like_var("previous_grad")? })
     }
 }

@@ -1,12 +1,15 @@
 //! An object-safe face of candle's `Optimizer` trait (which is `Sized`), so that a runner can
-//! hold any optimizer chosen by name at run time.
+//! hold any optimizer chosen by name at run time, and save and restore its state.
 
 use candle::backprop::GradStore;
 use candle::{Result, Tensor};
 use candle_nn::optim::Optimizer;
 
+use crate::core::{Optim, Rule};
+use crate::state::OptimizerState;
+
 /// What a training loop needs from an optimizer, callable through `Box<dyn DynOptimizer>`.
-/// Every [`Optimizer`] is one.
+/// Every optimizer of the crate ([`Optim`]) is one.
 pub trait DynOptimizer: Send {
     /// Applies one update from the gradients in `grads`; variables without a gradient are left
     /// untouched.
@@ -16,22 +19,23 @@ pub trait DynOptimizer: Send {
     /// Sets the learning rate used from the next step on (what a schedule calls).
     fn set_learning_rate(&mut self, lr: f64);
     /// Back-propagates `loss` and steps.
-    fn state(&self) -> Result<crate::OptimizerState> {
-        candle::bail!("not yet")
-    }
-    fn load_state(&mut self, _state: &crate::OptimizerState) -> Result<()> {
-        candle::bail!("not yet")
-    }
     fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
         let grads = loss.backward()?;
         self.step(&grads)
     }
+    /// The optimizer's whole state (every variable's step count and state tensors, the
+    /// learning rate).
+    fn state(&self) -> Result<OptimizerState>;
+    /// Restores a state saved by `state()` of an optimizer of the same kind and
+    /// hyperparameters over variables of the same shapes (errors name what does not fit: the
+    /// variable index, the slot, the shapes).
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()>;
 }
 
 /// An optimizer chosen at run time.
 pub type BoxedOptimizer = Box<dyn DynOptimizer>;
 
-impl<O: Optimizer + Send> DynOptimizer for O {
+impl<R: Rule> DynOptimizer for Optim<R> {
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         Optimizer::step(self, grads)
     }
@@ -42,5 +46,13 @@ impl<O: Optimizer + Send> DynOptimizer for O {
 
     fn set_learning_rate(&mut self, lr: f64) {
         Optimizer::set_learning_rate(self, lr)
+    }
+
+    fn state(&self) -> Result<OptimizerState> {
+        Optim::state(self)
+    }
+
+    fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
+        Optim::load_state(self, state)
     }
 }

@@ -35,14 +35,69 @@
 //! ```
 //!
 //! Every update is written with candle tensor ops, so it runs for f32 and f64 on any device.
-//! Each optimizer keeps the per-step scalars (bias corrections, rectification, bounds) apart
-//! from the element-wise update, so that a fused in-place kernel can replace the latter: see
-//! [`fused`] (Adam, AdamW and AMSGrad have one on the CPU, bit-identical to the tensor path).
+//!
+//! # One core, one rule per optimizer
+//!
+//! There is one optimizer type, [`Optim<R>`](Optim), generic over a [`Rule`]; `Adam` is
+//! `Optim<AdamRule>`, and so on. `Optim` implements candle's `Optimizer` (the params struct is
+//! its `Config`), [`WithKernels`] and [`DynOptimizer`], and saves and restores its state
+//! ([`OptimizerState`]), once for all. It also owns the walk over the variables: a variable
+//! without a gradient in a step is not visited at all (no decay, no state change, no step
+//! count), each variable counts its own steps, and its state is created on its first gradient.
+//!
+//! A rule ([`core`](crate::core)) is what one optimizer does to one variable: its state, the
+//! scalars of one step (bias corrections, bounds, rectification, computed once per variable and
+//! step), the element-wise update, how its state is saved, and optionally a whole-model
+//! pre-pass (Adai's mean over all parameters). The pieces that rules share are written once in [`parts`]:
+//! Adam's moments with the AMSGrad maximum, bias corrections and Adam's step size
+//! `lr sqrt(bc2) / bc1`, the weight-decay styles, RAdam's rectification. A variant that is
+//! another optimizer with other defaults (AdamW, AMSGrad, AdaiW) is a [`Variant`] of that
+//! rule with its own params struct.
+//!
+//! The element-wise update is what a fused kernel replaces: a rule may name the host state
+//! vectors of one and run it ([`Rule::fused_slots`], [`Rule::fused_update`]), fed with the same
+//! scalars. Adam, AdamW and AMSGrad have one on the CPU (see [`fused`]), bit-identical to the
+//! tensor path; [`Kernels::Auto`] takes it where it applies, [`Kernels::TensorOps`] never.
+//!
+//! [`hyper`] (hyperparameter values, the params structs' trait, range checks and spec errors)
+//! uses nothing else of the crate, so the optimizer files, the [`registry`] and the [`spec`]s
+//! depend on one another in one direction only: optimizer files -> `core`, `parts`, `hyper`;
+//! `registry` -> optimizer files; `spec` -> `registry`.
+//!
+//! Adding an optimizer touches three places: its own file (its equations and reference, its
+//! params struct, its rule; declared below), one entry of [`REGISTRY`], and the golden
+//! generator `scripts/golden/generate.py`, whose trajectories `tests/golden.rs` replays; the
+//! table-driven tests (convergence, untouched variables, state round trips) then cover it.
+//!
+//! # Saving and restoring
+//!
+//! ```
+//! use candle::{Device, Var};
+//! use optimizers::{OptimizerSpec, OptimizerState};
+//!
+//! let x = Var::new(&[3.0f64, -2.0], &Device::Cpu)?;
+//! let spec: OptimizerSpec = serde_json::from_str(r#"{"name": "adam", "lr": 0.1}"#)?;
+//! let mut opt = spec.build(vec![x.clone()])?;
+//! opt.backward_step(&x.as_tensor().sqr()?.sum_all()?)?;
+//!
+//! let dir = std::env::temp_dir().join(format!("optbench-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let (tensors, meta) = (dir.join("optimizer.safetensors"), dir.join("optimizer.json"));
+//! opt.state()?.save(&tensors, &meta)?;
+//!
+//! // Later: fresh variables with the saved values (the caller's job), a fresh optimizer.
+//! let y = Var::from_tensor(x.as_tensor())?;
+//! let mut resumed = spec.build(vec![y])?;
+//! resumed.load_state(&OptimizerState::load(&tensors, &meta)?)?;
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+pub mod core;
 pub mod dynamic;
 pub mod fused;
 pub mod golden;
-mod macros;
+pub mod hyper;
 pub mod parts;
 pub mod registry;
 pub mod spec;
@@ -61,6 +116,7 @@ pub mod diffgrad;
 pub mod radam;
 pub mod sgd;
 
+pub use self::core::{Optim, Rule, Variant, VariantOf};
 pub use adabelief::{AdaBelief, ParamsAdaBelief};
 pub use adabound::{AdaBound, ParamsAdaBound};
 pub use adai::{Adai, ParamsAdai};

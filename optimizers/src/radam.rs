@@ -9,21 +9,13 @@
 //! else:                                nothing at all this step (not even the decay)
 //! ```
 
-use candle::backprop::GradStore;
-use candle::{Result, Tensor};
+use candle::{Result, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::macros::optimizer;
-use crate::parts::{moments, value, Rectification, RectifiedStep, SlotStep, Slots, WeightDecay};
-use crate::registry::OptimizerInfo;
-use crate::spec::{check, Hyperparameters, Invalid};
-
-pub(crate) const INFO: OptimizerInfo = OptimizerInfo::of::<RAdam>(
-    "radam",
-    "RAdam: Adam with the variance of the adaptive step rectified",
-    "official RAdam (LiyuanLucasLiu/RAdam radam/radam.py)",
-    &[],
-);
+use crate::core::{value, Optim, Rule, Step};
+use crate::hyper::{check, Hyperparameters, Invalid};
+use crate::parts::{AdamMoments, Rectification, RectifiedStep, WeightDecay};
+use crate::state::{SlotReader, SlotWriter};
 
 /// Hyperparameters of [`RAdam`]; the defaults are the official ones.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,44 +41,62 @@ impl Hyperparameters for ParamsRAdam {
     fn validate(&self) -> std::result::Result<(), Invalid> {
         check::adam_family(self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
     }
-}
 
-#[derive(Debug)]
-struct State {
-    m: Tensor,
-    v: Tensor,
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
 }
 
 /// RAdam, see the module documentation.
+pub type RAdam = Optim<RAdamRule>;
+
+/// The rule of [`RAdam`].
 #[derive(Debug)]
-pub struct RAdam {
-    slots: Slots<State>,
-    params: ParamsRAdam,
-}
+pub struct RAdamRule;
 
-optimizer!(RAdam, ParamsRAdam);
+impl Rule for RAdamRule {
+    const NAME: &'static str = "radam";
+    type Params = ParamsRAdam;
+    type State = AdamMoments;
+    type Scalars = RectifiedStep;
+    type Global = ();
 
-impl RAdam {
-    fn update(&mut self, grads: &GradStore) -> Result<()> {
-        let p = &self.params;
-        let decay = WeightDecay::new(p.weight_decay, true);
-        for item in self.slots.with_grads(grads) {
-            let (slot, grad) = item?;
-            let SlotStep { t, var, state } =
-                slot.advance(|var| Ok(State { m: var.zeros_like()?, v: var.zeros_like()? }))?;
-            state.m = moments::ema(&state.m, grad, p.beta1)?;
-            state.v = moments::ema_sq(&state.v, grad, p.beta2)?;
-            let update = match Rectification::step(p.beta1, p.beta2, t, p.degenerated_to_sgd) {
-                RectifiedStep::Adaptive(factor) => {
-                    let denom = state.v.sqrt()?.affine(1.0, p.eps)?;
-                    (&state.m / denom)?.affine(p.lr * factor, 0.0)?
-                }
-                RectifiedStep::Sgd(factor) => state.m.affine(p.lr * factor, 0.0)?,
-                RectifiedStep::Skip => continue,
-            };
-            let (param, _) = decay.apply(&value(var), grad, p.lr)?;
-            var.set(&(param - update)?)?;
-        }
-        Ok(())
+    fn new(_: &ParamsRAdam) -> Self {
+        Self
+    }
+
+    fn init(&self, _: &ParamsRAdam, var: &Var) -> Result<AdamMoments> {
+        AdamMoments::zeros(var, false)
+    }
+
+    fn scalars(&self, p: &ParamsRAdam, t: u64) -> RectifiedStep {
+        Rectification::step(p.beta1, p.beta2, t, p.degenerated_to_sgd)
+    }
+
+    fn update(&self, p: &ParamsRAdam, step: Step<'_, AdamMoments, RectifiedStep>, _: &()) -> Result<()> {
+        let Step { scalars, var, grad, state, .. } = step;
+        let v = state.update(&grad, p.beta1, p.beta2)?;
+        let update = match scalars {
+            RectifiedStep::Adaptive(factor) => {
+                let denom = v.sqrt()?.affine(1.0, p.eps)?;
+                (&state.m / denom)?.affine(p.lr * factor, 0.0)?
+            }
+            RectifiedStep::Sgd(factor) => state.m.affine(p.lr * factor, 0.0)?,
+            RectifiedStep::Skip => return Ok(()),
+        };
+        let param = WeightDecay::new(p.weight_decay, true).param(&value(var), p.lr)?;
+        var.set(&(param - update)?)
+    }
+
+    fn save(&self, _: &ParamsRAdam, state: &AdamMoments, out: &mut SlotWriter<'_>) -> Result<()> {
+        state.save(out)
+    }
+
+    fn load(&self, _: &ParamsRAdam, _: &Var, _: u64, input: &mut SlotReader<'_>) -> Result<AdamMoments> {
+        AdamMoments::load(input, false)
     }
 }

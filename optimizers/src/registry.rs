@@ -1,12 +1,14 @@
-//! Every optimizer the suite knows, by its canonical name. Adding an optimizer adds one line
+//! Every optimizer the suite knows, by its canonical name. Adding an optimizer adds one entry
 //! to [`REGISTRY`].
 
 use candle::Var;
 use serde_json::{Map, Value};
 
+use crate::core::{Optim, Rule};
 use crate::dynamic::BoxedOptimizer;
 use crate::fused::{Kernels, WithKernels};
-use crate::spec::{self, HyperValue, Hyperparameters, SpecError};
+use crate::hyper::{self, HyperValue, Hyperparameters, SpecError};
+use crate::{adabelief, adabound, adai, adaiw, adam, adamod, adamw, adashift, amsgrad, diffgrad, radam, sgd};
 
 /// Builds an optimizer from a complete hyperparameter map (defaults merged in).
 type Builder = fn(&str, Map<String, Value>, Vec<Var>, Kernels) -> Result<BoxedOptimizer, SpecError>;
@@ -27,25 +29,21 @@ pub struct OptimizerInfo {
 }
 
 impl OptimizerInfo {
-    /// The entry of optimizer `O`, whose params struct gives the hyperparameters and defaults.
-    pub const fn of<O>(
-        name: &'static str,
+    /// The entry of the optimizer of rule `R`, whose name is the rule's and whose params
+    /// struct gives the hyperparameters and defaults.
+    pub const fn of<R: Rule>(
         summary: &'static str,
         reference: &'static str,
         required: &'static [&'static str],
-    ) -> Self
-    where
-        O: WithKernels + Send + 'static,
-        O::Config: Hyperparameters,
-    {
+    ) -> Self {
         Self {
-            name,
+            name: R::NAME,
             summary,
             reference,
             required,
-            defaults: defaults_of::<O::Config>,
-            check: check_of::<O::Config>,
-            build: build_of::<O>,
+            defaults: defaults_of::<R::Params>,
+            check: check_of::<R::Params>,
+            build: build_of::<R>,
         }
     }
 
@@ -73,39 +71,76 @@ fn defaults_of<P: Hyperparameters>() -> Map<String, Value> {
 }
 
 fn check_of<P: Hyperparameters>(name: &str, params: Map<String, Value>) -> Result<(), SpecError> {
-    spec::validated::<P>(name, params).map(drop)
+    hyper::validated::<P>(name, params).map(drop)
 }
 
-fn build_of<O>(
+fn build_of<R: Rule>(
     name: &str,
     params: Map<String, Value>,
     vars: Vec<Var>,
     kernels: Kernels,
-) -> Result<BoxedOptimizer, SpecError>
-where
-    O: WithKernels + Send + 'static,
-    O::Config: Hyperparameters,
-{
-    let config = spec::validated::<O::Config>(name, params)?;
-    let optimizer = O::new_with_kernels(vars, config, kernels)
+) -> Result<BoxedOptimizer, SpecError> {
+    let config = hyper::validated::<R::Params>(name, params)?;
+    let optimizer = Optim::<R>::new_with_kernels(vars, config, kernels)
         .map_err(|err| SpecError::Build { optimizer: name.to_string(), message: err.to_string() })?;
     Ok(Box::new(optimizer))
 }
 
-/// Every optimizer, in the order `optbench optimizers` lists them.
+/// Every optimizer, in the order `optbench optimizers` lists them: its rule, one line on what
+/// it is, the implementation it is proven equal to, and the hyperparameters a spec must give.
 pub static REGISTRY: &[OptimizerInfo] = &[
-    crate::sgd::INFO,
-    crate::adam::INFO,
-    crate::adamw::INFO,
-    crate::amsgrad::INFO,
-    crate::adashift::INFO,
-    crate::adai::INFO,
-    crate::adaiw::INFO,
-    crate::adabelief::INFO,
-    crate::adamod::INFO,
-    crate::adabound::INFO,
-    crate::radam::INFO,
-    crate::diffgrad::INFO,
+    OptimizerInfo::of::<sgd::SgdRule>("SGD with (Nesterov) momentum and L2 weight decay", "torch.optim.SGD", &["lr"]),
+    OptimizerInfo::of::<adam::AdamRule>(
+        "Adam; `amsgrad` adds the running maximum, `decoupled` makes it AdamW",
+        "torch.optim.Adam",
+        &[],
+    ),
+    OptimizerInfo::of::<adamw::AdamWRule>("Adam with decoupled weight decay", "torch.optim.AdamW", &[]),
+    OptimizerInfo::of::<amsgrad::AmsGradRule>(
+        "Adam normalised by the running maximum of the second moment",
+        "torch.optim.Adam(amsgrad=True)",
+        &[],
+    ),
+    OptimizerInfo::of::<adashift::AdaShiftRule>(
+        "AdaShift: second moment from the gradient keep_num steps back, reduced by phi",
+        "pytorch-optimizer 4.1.0 AdaShift",
+        &[],
+    ),
+    OptimizerInfo::of::<adai::AdaiRule>(
+        "Adai: adaptive inertia (momentum) from the relative second moment, L2 weight decay",
+        "official adai_optim.Adai (= pytorch-optimizer 4.1.0 Adai)",
+        &["lr"],
+    ),
+    OptimizerInfo::of::<adaiw::AdaiWRule>(
+        "Adai with decoupled weight decay",
+        "official adai_optim.Adai(decoupled=True)",
+        &["lr"],
+    ),
+    OptimizerInfo::of::<adabelief::AdaBeliefRule>(
+        "AdaBelief: step scaled by the belief in the gradient (EMA of (g - m)²)",
+        "adabelief-pytorch 0.2.1",
+        &[],
+    ),
+    OptimizerInfo::of::<adamod::AdaModRule>(
+        "AdaMod: Adam with step sizes bounded by their EMA (beta3)",
+        "adamod 0.0.3",
+        &[],
+    ),
+    OptimizerInfo::of::<adabound::AdaBoundRule>(
+        "AdaBound: Adam with step sizes clipped into bounds converging to final_lr; amsbound",
+        "adabound 0.0.5",
+        &[],
+    ),
+    OptimizerInfo::of::<radam::RAdamRule>(
+        "RAdam: Adam with the variance of the adaptive step rectified",
+        "official RAdam (LiyuanLucasLiu/RAdam radam/radam.py)",
+        &[],
+    ),
+    OptimizerInfo::of::<diffgrad::DiffGradRule>(
+        "diffGrad: Adam with the momentum damped where the gradient changes little",
+        "torch-optimizer 0.3.0 DiffGrad",
+        &[],
+    ),
 ];
 
 /// The entry for a canonical name.

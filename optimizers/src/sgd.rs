@@ -9,17 +9,13 @@
 //! p <- p - lr d
 //! ```
 
-use candle::backprop::GradStore;
-use candle::{Result, Tensor};
+use candle::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::macros::optimizer;
-use crate::parts::{value, SlotStep, Slots, WeightDecay};
-use crate::registry::OptimizerInfo;
-use crate::spec::{check, Hyperparameters, Invalid};
-
-pub(crate) const INFO: OptimizerInfo =
-    OptimizerInfo::of::<Sgd>("sgd", "SGD with (Nesterov) momentum and L2 weight decay", "torch.optim.SGD", &["lr"]);
+use crate::core::{value, Optim, Rule, Step};
+use crate::hyper::{check, Hyperparameters, Invalid};
+use crate::parts::WeightDecay;
+use crate::state::{SlotReader, SlotWriter};
 
 /// Hyperparameters of [`Sgd`]; the defaults are `torch.optim.SGD`'s. Specs must give `lr`,
 /// as the papers' reference (PyTorch before 2.2) had no default for it; this struct uses
@@ -55,39 +51,71 @@ impl Hyperparameters for ParamsSgd {
         }
         Ok(())
     }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
 }
 
 /// SGD, see the module documentation.
+pub type Sgd = Optim<SgdRule>;
+
+/// The rule of [`Sgd`]. Its state is the momentum buffer, absent before the first step.
 #[derive(Debug)]
-pub struct Sgd {
-    /// The momentum buffer of each variable, absent before its first step.
-    slots: Slots<Option<Tensor>>,
-    params: ParamsSgd,
-}
+pub struct SgdRule;
 
-optimizer!(Sgd, ParamsSgd);
+impl Rule for SgdRule {
+    const NAME: &'static str = "sgd";
+    type Params = ParamsSgd;
+    type State = Option<Tensor>;
+    type Scalars = ();
+    type Global = ();
 
-impl Sgd {
-    fn update(&mut self, grads: &GradStore) -> Result<()> {
-        let p = &self.params;
+    fn new(_: &ParamsSgd) -> Self {
+        Self
+    }
+
+    fn init(&self, _: &ParamsSgd, _: &Var) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+
+    fn scalars(&self, _: &ParamsSgd, _: u64) {}
+
+    fn update(&self, p: &ParamsSgd, step: Step<'_, Option<Tensor>, ()>, _: &()) -> Result<()> {
+        let Step { var, grad, state, .. } = step;
         let decay = WeightDecay::new(p.weight_decay, false);
-        for item in self.slots.with_grads(grads) {
-            let (slot, grad) = item?;
-            let SlotStep { var, state, .. } = slot.advance(|_| Ok(None))?;
-            let (param, grad) = decay.apply(&value(var), grad, p.lr)?;
-            let direction = if p.momentum != 0.0 {
-                let buf = match state.take() {
-                    None => grad.clone(),
-                    Some(buf) => (buf.affine(p.momentum, 0.0)? + grad.affine(1.0 - p.dampening, 0.0)?)?,
-                };
-                let direction = if p.nesterov { (&grad + buf.affine(p.momentum, 0.0)?)? } else { buf.clone() };
-                *state = Some(buf);
-                direction
-            } else {
-                grad
+        let (param, grad) = decay.apply(&value(var), &grad, p.lr)?;
+        let direction = if p.momentum != 0.0 {
+            let buf = match state.take() {
+                None => grad.clone(),
+                Some(buf) => (buf.affine(p.momentum, 0.0)? + grad.affine(1.0 - p.dampening, 0.0)?)?,
             };
-            var.set(&(param - direction.affine(p.lr, 0.0)?)?)?;
+            let direction = if p.nesterov { (&grad + buf.affine(p.momentum, 0.0)?)? } else { buf.clone() };
+            *state = Some(buf);
+            direction
+        } else {
+            grad
+        };
+        var.set(&(param - direction.affine(p.lr, 0.0)?)?)
+    }
+
+    fn save(&self, _: &ParamsSgd, state: &Option<Tensor>, out: &mut SlotWriter<'_>) -> Result<()> {
+        match state {
+            Some(buf) => out.put("momentum_buffer", buf),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    fn load(&self, p: &ParamsSgd, _: &Var, _: u64, input: &mut SlotReader<'_>) -> Result<Option<Tensor>> {
+        // After its first step a variable has a buffer exactly when there is momentum.
+        if p.momentum != 0.0 {
+            Ok(Some(input.take_like_var("momentum_buffer")?))
+        } else {
+            Ok(None)
+        }
     }
 }

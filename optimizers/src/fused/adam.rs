@@ -6,9 +6,10 @@
 use super::{Kernel, Real};
 use crate::parts::WeightDecay;
 
-/// The per-step scalars of an Adam update, computed once for all elements.
+/// The per-step scalars of an Adam update (the rule's `Scalars`), computed once for all
+/// elements of a variable.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct AdamStep {
+pub struct AdamStep {
     pub decay: WeightDecay,
     pub lr: f64,
     pub beta1: f64,

@@ -14,7 +14,7 @@ pub mod adam;
 
 use std::cell::RefCell;
 
-use candle::{CpuStorage, DType, Layout, Result, Tensor, Var};
+use candle::{CpuStorage, DType, Device, Layout, Result, Shape, Tensor, Var};
 use rayon::prelude::*;
 
 /// Which implementation an optimizer uses for its element-wise update.
@@ -90,9 +90,10 @@ pub trait WithKernels: candle_nn::optim::Optimizer {
     fn new_with_kernels(vars: Vec<Var>, config: Self::Config, kernels: Kernels) -> Result<Self>;
 }
 
-/// Host state vectors of a fused optimizer, in the parameter's type.
+/// Host state vectors of a fused optimizer, in the parameter's type: one per slot of the
+/// rule's [`fused_slots`](crate::core::Rule::fused_slots), each as long as the parameter.
 #[derive(Debug)]
-pub(crate) enum HostVecs {
+pub enum HostVecs {
     F32(Vec<Vec<f32>>),
     F64(Vec<Vec<f64>>),
 }
@@ -103,6 +104,26 @@ impl HostVecs {
         match dtype {
             DType::F32 => Ok(Self::F32(vec![vec![0.0; len]; count])),
             DType::F64 => Ok(Self::F64(vec![vec![0.0; len]; count])),
+            other => candle::bail!("no fused kernel for {other:?}"),
+        }
+    }
+
+    /// The vectors as CPU tensors of `shape` (copies), to save them.
+    pub fn to_tensors(&self, shape: &Shape) -> Result<Vec<Tensor>> {
+        match self {
+            Self::F32(vecs) => vecs.iter().map(|v| Tensor::from_slice(v, shape, &Device::Cpu)).collect(),
+            Self::F64(vecs) => vecs.iter().map(|v| Tensor::from_slice(v, shape, &Device::Cpu)).collect(),
+        }
+    }
+
+    /// Vectors from tensors of one float type (what [`to_tensors`](Self::to_tensors) or the
+    /// tensor path saved), to restore them.
+    pub fn from_tensors(tensors: &[Tensor]) -> Result<Self> {
+        let dtype = tensors.first().map_or(DType::F32, Tensor::dtype);
+        let flat = |t: &Tensor| t.flatten_all()?.to_dtype(dtype);
+        match dtype {
+            DType::F32 => Ok(Self::F32(tensors.iter().map(|t| flat(t)?.to_vec1()).collect::<Result<_>>()?)),
+            DType::F64 => Ok(Self::F64(tensors.iter().map(|t| flat(t)?.to_vec1()).collect::<Result<_>>()?)),
             other => candle::bail!("no fused kernel for {other:?}"),
         }
     }

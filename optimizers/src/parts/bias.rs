@@ -6,6 +6,12 @@ pub fn bias_correction(beta: f64, t: u64) -> f64 {
     1.0 - beta.powf(t as f64)
 }
 
+/// The step size of Adam's relatives that put the bias corrections into it rather than into
+/// the moments: `lr sqrt(bc2) / bc1` (AdaMod, AdaBound, DiffGrad), in this order of operations.
+pub fn adam_step_size(lr: f64, beta1: f64, beta2: f64, t: u64) -> f64 {
+    lr * bias_correction(beta2, t).sqrt() / bias_correction(beta1, t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

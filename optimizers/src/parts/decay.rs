@@ -53,12 +53,22 @@ impl WeightDecay {
     /// Applies the decay to a parameter and its gradient: returns `(param, grad)` to use in the
     /// rest of the update. Only one of the two differs from its input.
     pub fn apply(self, param: &Tensor, grad: &Tensor, lr: f64) -> Result<(Tensor, Tensor)> {
-        if let Some(factor) = self.shrink_factor(lr) {
-            return Ok((param.affine(factor, 0.0)?, grad.clone()));
+        Ok((self.param(param, lr)?, self.grad(param, grad)?))
+    }
+
+    /// The parameter after the decay's shrinking (decoupled styles), at learning rate `lr`.
+    pub fn param(self, param: &Tensor, lr: f64) -> Result<Tensor> {
+        match self.shrink_factor(lr) {
+            Some(factor) => param.affine(factor, 0.0),
+            None => Ok(param.clone()),
         }
+    }
+
+    /// The gradient with the decay's L2 term.
+    pub fn grad(self, param: &Tensor, grad: &Tensor) -> Result<Tensor> {
         match self {
-            Self::L2(wd) => Ok((param.clone(), (grad + param.affine(wd, 0.0)?)?)),
-            _ => Ok((param.clone(), grad.clone())),
+            Self::L2(wd) => grad + param.affine(wd, 0.0)?,
+            _ => Ok(grad.clone()),
         }
     }
 }

@@ -1,7 +1,16 @@
 //! Exponential moving averages of gradients and their squares, and the running maximum of
 //! AMSGrad-style methods. Tensor-op versions: each returns a new tensor.
+//!
+//! [`AdamMoments`] is the state they make together, shared by Adam, AdaBound, AdaMod, RAdam and
+//! diffGrad:
+//!
+//! ```text
+//! m <- beta1 m + (1 - beta1) g;   v <- beta2 v + (1 - beta2) g²;   amsgrad: vmax <- max(vmax, v)
+//! ```
 
-use candle::{Result, Tensor};
+use candle::{Result, Tensor, Var};
+
+use crate::state::{SlotReader, SlotWriter};
 
 /// `beta * avg + (1 - beta) * x`.
 pub fn ema(avg: &Tensor, x: &Tensor, beta: f64) -> Result<Tensor> {
@@ -16,6 +25,51 @@ pub fn ema_sq(avg: &Tensor, x: &Tensor, beta: f64) -> Result<Tensor> {
 /// Element-wise `max(a, b)`: the AMSGrad / AMSBound running maximum.
 pub fn running_max(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     a.maximum(b)
+}
+
+/// Adam's first and second moments, with the AMSGrad running maximum of the second when it is
+/// on. Saved as the slots `m`, `v` and `vmax`.
+#[derive(Debug)]
+pub struct AdamMoments {
+    pub m: Tensor,
+    pub v: Tensor,
+    pub vmax: Option<Tensor>,
+}
+
+impl AdamMoments {
+    /// Zeros for `var`, with the maximum if `amsgrad`.
+    pub fn zeros(var: &Var, amsgrad: bool) -> Result<Self> {
+        let vmax = if amsgrad { Some(var.zeros_like()?) } else { None };
+        Ok(Self { m: var.zeros_like()?, v: var.zeros_like()?, vmax })
+    }
+
+    /// Updates the moments from `grad`; returns the second moment to normalise by (the
+    /// maximum with AMSGrad).
+    pub fn update(&mut self, grad: &Tensor, beta1: f64, beta2: f64) -> Result<&Tensor> {
+        self.m = ema(&self.m, grad, beta1)?;
+        self.v = ema_sq(&self.v, grad, beta2)?;
+        Ok(match &mut self.vmax {
+            Some(vmax) => {
+                *vmax = running_max(vmax, &self.v)?;
+                vmax
+            }
+            None => &self.v,
+        })
+    }
+
+    pub fn save(&self, out: &mut SlotWriter<'_>) -> Result<()> {
+        out.put("m", &self.m)?;
+        out.put("v", &self.v)?;
+        match &self.vmax {
+            Some(vmax) => out.put("vmax", vmax),
+            None => Ok(()),
+        }
+    }
+
+    pub fn load(input: &mut SlotReader<'_>, amsgrad: bool) -> Result<Self> {
+        let vmax = if amsgrad { Some(input.take_like_var("vmax")?) } else { None };
+        Ok(Self { m: input.take_like_var("m")?, v: input.take_like_var("v")?, vmax })
+    }
 }
 
 #[cfg(test)]
