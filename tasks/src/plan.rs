@@ -63,7 +63,7 @@ impl RunSpec {
         let key = serde_json::json!({
             "task": self.task, "optimizer": self.optimizer, "seed": self.seed, "device": self.device,
         });
-        crate::data::cache::sha256_bytes(key.to_string().as_bytes())[..16].to_string()
+        crate::util::hash::sha256_bytes(key.to_string().as_bytes())[..16].to_string()
     }
 }
 
