@@ -10,6 +10,7 @@ pub mod report;
 pub mod runner;
 pub mod schedule;
 pub mod task;
+pub mod util;
 
 /// Process-wide settings the `optbench` binary (and the benchmarks) apply before any tensor op.
 ///

@@ -90,7 +90,7 @@ impl RunSpec {
         if !self.roles.is_empty() {
             key["roles"] = serde_json::json!(self.roles);
         }
-        crate::data::cache::sha256_bytes(key.to_string().as_bytes())[..16].to_string()
+        crate::util::hash::sha256_bytes(key.to_string().as_bytes())[..16].to_string()
     }
 }
 

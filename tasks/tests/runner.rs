@@ -48,7 +48,7 @@ fn results_are_self_describing_and_resume_skips_what_is_done() {
     let text = std::fs::read_to_string(&path).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     for key in
-        ["task", "optimizer", "seed", "device", "status", "history", "final", "schedule", "software", "git_commit"]
+        ["task", "optimizer", "seed", "device", "status", "history", "final", "software", "git_commit"]
     {
         assert!(json.get(key).is_some(), "result file lacks `{key}`");
     }
@@ -56,6 +56,8 @@ fn results_are_self_describing_and_resume_skips_what_is_done() {
     assert_eq!(json["optimizer"]["name"], "adam");
     assert_eq!(json["optimizer"]["beta2"], 0.999, "the resolved spec has the defaults filled in");
     assert_eq!(json["task"]["options"]["x0"], 2.5);
+    assert!(json["task"]["schedule"].is_object(), "the schedule is the task's");
+    assert!(json.get("resumed_from_step").is_none(), "a run that did not resume says nothing of it");
     assert_eq!(json["history"]["step"].as_array().unwrap().len(), 6);
     for key in ["epoch", "lr", "train_loss", "wall_time", "loss", "x", "y"] {
         assert_eq!(json["history"][key].as_array().unwrap().len(), 6, "history.{key}");
@@ -124,10 +126,10 @@ fn a_failing_or_diverging_run_does_not_stop_the_sweep() {
         r#"
 name = "bad"
 [[tasks]]
-name = "online-sequential"
+name = "online-stochastic"
 label = "broken"
 steps = 100
-options = { d = 0 }        # rejected when the task is built
+options = { c = 0.0 }      # (1 + delta) / (C + 1) > 1: rejected when the task is built
 [[tasks]]
 name = "toy2d-rosenbrock"
 steps = 2000
@@ -147,7 +149,7 @@ lr = 0.01
     let results = results(&out);
     let broken = find(&results, "broken", "adam");
     assert_eq!(broken.status, Status::Failed);
-    assert!(broken.error.as_deref().unwrap().contains("option `d` must be at least 1"), "{:?}", broken.error);
+    assert!(broken.error.as_deref().unwrap().contains("is not a probability"), "{:?}", broken.error);
     let diverged = find(&results, "toy2d-rosenbrock", "sgd");
     assert_eq!(diverged.status, Status::Diverged);
     assert!(diverged.diverged_at_step.unwrap() < 2000);

@@ -8,41 +8,18 @@
 //! (the files are removed and the data set decoded again).
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use candle::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::{ImageData, ImageSplit};
-use crate::runner::record::{timestamp, write_atomically};
+use crate::util::atomic::write_atomically;
+pub use crate::util::hash::{sha256_bytes, sha256_file};
+use crate::util::time::timestamp;
 
 /// Bumped when the decoded layout changes, so old caches are not read.
 pub const FORMAT: &str = "optbench-decoded/1";
-
-/// SHA-256 of a file, as lowercase hex.
-pub fn sha256_file(path: &Path) -> Result<String, String> {
-    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-pub fn sha256_bytes(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// What the manifest beside a cache file says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -163,22 +163,17 @@ fn causes(err: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-/// Every file under `root` (following links), as a `/`-separated path relative to it.
-pub(super) fn relative_files(root: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else if let Ok(rel) = path.strip_prefix(root) {
-                out.push(rel.to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out
+/// Every file under `root` (following links, not around a loop), as a `/`-separated path
+/// relative to it.
+pub(crate) fn relative_files(root: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .min_depth(1)
+        .into_iter()
+        .filter_map(Result::ok) // unreadable folders and link loops
+        .filter(|e| !e.file_type().is_dir())
+        .filter_map(|e| e.path().strip_prefix(root).ok().map(|rel| rel.to_string_lossy().replace('\\', "/")))
+        .collect()
 }
 
 /// The files of each split, sorted; `None` if a split has none.
@@ -207,7 +202,7 @@ pub fn verify_blob(path: &Path) -> Result<(), String> {
     let Some(etag) = sha256_etag(&blob) else {
         return Ok(()); // not content-addressed (a git blob id): nothing to compare with
     };
-    let digest = super::cache::sha256_file(&blob)?;
+    let digest = crate::util::hash::sha256_file(&blob)?;
     if digest != etag {
         return Err(format!(
             "{} is corrupt: its SHA-256 is {digest}, the Hub's ETag says {etag} (a truncated or damaged download)",

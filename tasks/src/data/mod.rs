@@ -14,6 +14,7 @@
 //! `candle-datasets` is not used: its CIFAR loader transposes images and cannot read CIFAR-100,
 //! its decode errors panic, it reads no gzip, and it pulls a second HTTP/TLS stack.
 
+pub mod batches;
 pub mod cache;
 pub mod catalog;
 pub mod cifar;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Reported;
 use crate::runner::record::{find_results, RunResult, Status};
 use crate::task::Goal;
+use crate::util::atomic::write_atomically;
 
 /// Mean and sample standard deviation of some values.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -262,50 +263,63 @@ impl Report {
         out
     }
 
-    /// The CSV table, one row per experiment, task, optimizer and metric.
+    /// The CSV table, one row per experiment, task, optimizer and metric (quoted where a
+    /// field needs it, by the `csv` crate).
     pub fn csv(&self) -> String {
-        let mut out = String::from(
-            "experiment,task,optimizer,best_setting,lr,settings_tried,metric,goal,primary,final_mean,final_std,\
-             best_mean,best_std,seeds,completed,diverged,failed,paper_value,paper_std,paper_source\n",
-        );
-        let cell = |s: &str| {
-            if s.contains([',', '"', '\n']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_string()
-            }
-        };
+        let mut out = csv::Writer::from_writer(Vec::new());
+        let header = [
+            "experiment",
+            "task",
+            "optimizer",
+            "best_setting",
+            "lr",
+            "settings_tried",
+            "metric",
+            "goal",
+            "primary",
+            "final_mean",
+            "final_std",
+            "best_mean",
+            "best_std",
+            "seeds",
+            "completed",
+            "diverged",
+            "failed",
+            "paper_value",
+            "paper_std",
+            "paper_source",
+        ];
+        out.write_record(header).expect("writing to memory");
         let num = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_default();
         for row in &self.rows {
             for m in &row.metrics {
                 let paper = row.reported.iter().find(|r| r.metric == m.metric);
-                let _ = writeln!(
-                    out,
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                    cell(&row.experiment),
-                    cell(&row.task),
-                    cell(&row.optimizer),
-                    cell(&row.setting),
+                let record = [
+                    row.experiment.clone(),
+                    row.task.clone(),
+                    row.optimizer.clone(),
+                    row.setting.clone(),
                     num(row.lr),
-                    row.settings_tried,
-                    cell(&m.metric),
-                    if m.goal == Goal::Max { "max" } else { "min" },
-                    m.primary,
+                    row.settings_tried.to_string(),
+                    m.metric.clone(),
+                    if m.goal == Goal::Max { "max" } else { "min" }.to_string(),
+                    m.primary.to_string(),
                     num(m.last.map(|s| s.mean)),
                     num(m.last.map(|s| s.std)),
                     num(m.best.map(|s| s.mean)),
                     num(m.best.map(|s| s.std)),
-                    m.last.map_or(0, |s| s.n),
-                    row.completed,
-                    row.diverged,
-                    row.failed,
+                    m.last.map_or(0, |s| s.n).to_string(),
+                    row.completed.to_string(),
+                    row.diverged.to_string(),
+                    row.failed.to_string(),
                     num(paper.map(|p| p.value)),
                     num(paper.and_then(|p| p.std)),
-                    cell(paper.map_or("", |p| p.source.as_str())),
-                );
+                    paper.map_or(String::new(), |p| p.source.clone()),
+                ];
+                out.write_record(&record).expect("writing to memory");
             }
         }
-        out
+        String::from_utf8(out.into_inner().expect("writing to memory")).expect("the fields are UTF-8")
     }
 
     /// Writes `report.md` and `report.csv` into `dir`; returns their paths.
@@ -313,8 +327,8 @@ impl Report {
         let md = dir.join("report.md");
         let csv = dir.join("report.csv");
         let title = format!("# optbench report: {}\n", dir.display());
-        crate::runner::record::write_atomically(&md, (title + &self.markdown()).as_bytes())?;
-        crate::runner::record::write_atomically(&csv, self.csv().as_bytes())?;
+        write_atomically(&md, (title + &self.markdown()).as_bytes())?;
+        write_atomically(&csv, self.csv().as_bytes())?;
         Ok((md, csv))
     }
 }
@@ -331,5 +345,46 @@ mod tests {
         assert_eq!(Stats::of(&[4.0]).unwrap().std, 0.0);
         assert_eq!(best_of(&[0.3, 0.9, f64::NAN, 0.5], Goal::Max), Some(0.9));
         assert_eq!(best_of(&[0.3, 0.9, 0.1], Goal::Min), Some(0.1));
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_where_they_need_it() {
+        let stats = Some(Stats { mean: 0.5, std: 0.25, n: 2 });
+        let row = ArmRow {
+            experiment: "table 2, left".into(),
+            task: "mnist-mlp".into(),
+            optimizer: "adam".into(),
+            setting: "lr-0.001".into(),
+            lr: Some(0.001),
+            settings_tried: 3,
+            metrics: vec![MetricRow {
+                metric: "test_accuracy".into(),
+                goal: Goal::Max,
+                primary: true,
+                last: stats,
+                best: None,
+            }],
+            completed: 2,
+            diverged: 0,
+            failed: 1,
+            reported: vec![Reported {
+                task: "mnist-mlp".into(),
+                optimizer: "adam".into(),
+                metric: "test_accuracy".into(),
+                value: 0.98,
+                std: None,
+                source: "Kingma & Ba, \"Adam\"\nfig. 2".into(),
+            }],
+        };
+        let csv = Report { rows: vec![row], unreadable: Vec::new() }.csv();
+        let lines: Vec<&str> = csv.splitn(2, '\n').collect();
+        assert!(
+            lines[0].starts_with("experiment,task,optimizer,best_setting,lr,") && lines[0].ends_with("paper_source")
+        );
+        assert_eq!(
+            lines[1],
+            "\"table 2, left\",mnist-mlp,adam,lr-0.001,0.001,3,test_accuracy,max,true,0.5,0.25,,,2,2,0,1,0.98,,\
+             \"Kingma & Ba, \"\"Adam\"\"\nfig. 2\"\n"
+        );
     }
 }

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::plan::RunSpec;
 use crate::task::MetricInfo;
+pub use crate::util::atomic::{temporary_path, write_atomically};
+pub use crate::util::time::timestamp;
 
 /// The format tag of result files.
 pub const FORMAT: &str = "optbench-result/1";
@@ -190,65 +191,36 @@ impl RunResult {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    let tmp = temporary_path(path);
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)
-}
-
-/// `seed-0.json` -> `seed-0.json.tmp`.
-pub fn temporary_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
 /// `seed-0.json` -> `seed-0.steps.jsonl`: the training-loss stream.
 pub fn stream_path(result: &Path) -> PathBuf {
     result.with_extension("steps.jsonl")
 }
 
-/// Now, as RFC 3339 UTC with seconds.
-pub fn timestamp() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// Every result file under `dir` (recursively), sorted.
+/// Every result file under `dir` (recursively, through links to folders), sorted. A file
+/// reached twice (through a link) is listed once, by its path without links where it has one;
+/// a link back up the tree (a loop) is not followed.
 pub fn find_results(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "json")
-                && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("seed-"))
-            {
-                found.push(path);
-            }
-        }
-    }
+    let root = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    // (the file itself, whether this path goes through a link, the path)
+    let mut found: Vec<(PathBuf, bool, PathBuf)> = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .into_iter()
+        .filter_map(Result::ok) // unreadable folders and link loops
+        .filter(|e| e.file_type().is_file())
+        .map(walkdir::DirEntry::into_path)
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("seed-"))
+        })
+        .map(|p| {
+            let real = fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+            let through_link = !p.strip_prefix(dir).is_ok_and(|rel| root.join(rel) == real);
+            (real, through_link, p)
+        })
+        .collect();
+    found.sort();
+    found.dedup_by(|a, b| a.0 == b.0);
+    let mut found: Vec<PathBuf> = found.into_iter().map(|(_, _, p)| p).collect();
     found.sort();
     found
 }
@@ -258,16 +230,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_are_rfc3339() {
-        let t = timestamp();
-        assert_eq!(t.len(), 20, "{t}");
-        assert!(t.starts_with("20") && t.ends_with('Z') && &t[10..11] == "T", "{t}");
-    }
-
-    #[test]
     fn paths_beside_the_result() {
         let p = Path::new("out/exp/task/adam/lr-0.1/seed-3.json");
         assert_eq!(stream_path(p), Path::new("out/exp/task/adam/lr-0.1/seed-3.steps.jsonl"));
         assert_eq!(temporary_path(p), Path::new("out/exp/task/adam/lr-0.1/seed-3.json.tmp"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_loop_under_the_results_neither_hangs_nor_counts_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("exp/task/adam/lr-0.1");
+        fs::create_dir_all(&runs).unwrap();
+        fs::write(runs.join("seed-0.json"), "{}").unwrap();
+        fs::write(runs.join("seed-0.steps.jsonl"), "").unwrap();
+        // A loop back to the top, and a second name for a folder of runs.
+        std::os::unix::fs::symlink(dir.path(), runs.join("loop")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("exp/task"), dir.path().join("alias")).unwrap();
+        let root = dir.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(find_results(&root)).unwrap());
+        let found = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("the walk ends");
+        assert_eq!(found, [runs.join("seed-0.json")], "once, by its path without links");
     }
 }
