@@ -45,10 +45,10 @@
 //! without a gradient in a step is not visited at all (no decay, no state change, no step
 //! count), each variable counts its own steps, and its state is created on its first gradient.
 //!
-//! A rule ([`core`](crate::core)) is what one optimizer does to one variable: its state, the
-//! scalars of one step (bias corrections, bounds, rectification, computed once per variable and
-//! step), the element-wise update, how its state is saved, and optionally a whole-model
-//! pre-pass (Adai's mean over all parameters). The pieces that rules share are written once in [`parts`]:
+//! A rule ([`core`]) is what one optimizer does to one variable: its state, the scalars of one
+//! step (bias corrections, bounds, rectification, computed once per variable and step), the
+//! element-wise update, how its state is saved, and optionally a whole-model pre-pass (Adai's
+//! mean over all parameters). The pieces that rules share are written once in [`parts`]:
 //! Adam's moments with the AMSGrad maximum, bias corrections and Adam's step size
 //! `lr sqrt(bc2) / bc1`, the weight-decay styles, RAdam's rectification. A variant that is
 //! another optimizer with other defaults (AdamW, AMSGrad, AdaiW) is a [`Variant`] of that
