@@ -8,7 +8,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::hub::StandInHub;
-use tasks::data::{self, cifar, hubfiles, idx, DataSettings};
+use common::{cifar, hubfiles, idx};
+use tasks::data::{self, DataSettings};
 
 /// A small MNIST-shaped data set: deterministic images and labels.
 fn digits(n: usize, seed: u8) -> (Vec<Vec<u8>>, Vec<u8>) {
@@ -382,4 +383,25 @@ fn the_real_mnist_when_it_is_there() {
     assert!(again.source.contains("decoded cache"));
     println!("second load of MNIST: {seconds:.3} s");
     assert!(seconds < 1.0, "the second load of MNIST took {seconds} s");
+}
+
+#[test]
+fn images_and_strings_round_trip_through_the_hub_schema() {
+    use tasks::data::format::parquet::{read_images, read_strings, DecodedImages};
+    let dir = tempfile::tempdir().unwrap();
+    let a: Vec<u8> = (0..3 * 4 * 5).map(|i| (i * 7) as u8).collect();
+    let b: Vec<u8> = (0..3 * 4 * 5).map(|i| (255 - i) as u8).collect();
+    let path = dir.path().join("x.parquet");
+    let pngs = vec![hubfiles::encode_png(&a, 3, 4, 5), hubfiles::encode_png(&b, 3, 4, 5)];
+    hubfiles::write_images(&path, "img", &pngs, &[("fine_label", vec![42, 7]), ("coarse_label", vec![3, 1])]).unwrap();
+    let mut out = DecodedImages::default();
+    read_images(&path, &["image", "img"], &["fine_label", "coarse_label"], 3, (4, 5), &mut out).unwrap();
+    assert_eq!(out.count, 2);
+    assert_eq!(out.pixels, [a, b].concat());
+    assert_eq!(out.labels, vec![vec![42, 7], vec![3, 1]]);
+    let err = read_images(&path, &["image"], &["label"], 3, (4, 5), &mut DecodedImages::default()).unwrap_err();
+    assert!(err.contains("no image bytes in a column named image"), "{err}");
+    let strings = dir.path().join("s.parquet");
+    hubfiles::write_strings(&strings, "sentence", &["a b".into(), "c".into()]).unwrap();
+    assert_eq!(read_strings(&strings, "sentence").unwrap(), ["a b", "c"]);
 }

@@ -8,8 +8,8 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use common::hub::StandInHub;
+use common::idx;
 use common::optbench_env as optbench;
-use tasks::data::idx;
 
 #[test]
 fn mnist_tasks_train_from_a_data_dir() {
@@ -113,8 +113,9 @@ fn the_cli_uses_hf_endpoint_and_hf_home_then_works_offline() {
     common::toy_digits(dir.path(), 30, 10);
     let idx_dir = dir.path().join("mnist");
     let (train, labels) = {
-        let (n, _, _, pixels) = idx::read_images(&idx_dir.join("train-images-idx3-ubyte")).unwrap();
-        let labels = idx::read_labels(&idx_dir.join("train-labels-idx1-ubyte")).unwrap();
+        let (n, _, _, pixels) =
+            tasks::data::format::idx::read_images(&idx_dir.join("train-images-idx3-ubyte")).unwrap();
+        let labels = tasks::data::format::idx::read_labels(&idx_dir.join("train-labels-idx1-ubyte")).unwrap();
         ((0..n).map(|i| pixels[i * 784..(i + 1) * 784].to_vec()).collect::<Vec<_>>(), labels)
     };
     let parquet = |images: &[Vec<u8>], labels: &[u32], name: &str| -> Vec<u8> {

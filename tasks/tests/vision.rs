@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use tasks::data::cifar;
+use common::cifar;
 
 /// Images whose colour depends on the label, plus noise: learnable, in the binary format.
 fn cifar_records(n: usize, classes: usize, coarse: bool, seed: u64) -> Vec<u8> {

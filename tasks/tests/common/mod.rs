@@ -1,13 +1,15 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod cifar;
 pub mod hub;
+pub mod hubfiles;
+pub mod idx;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tasks::data::hubfiles;
 use tasks::plan::{self, Overrides, Plan};
 use tasks::runner::progress::Mode;
 use tasks::runner::record::{find_results, RunResult};

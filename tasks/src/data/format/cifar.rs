@@ -8,13 +8,73 @@
 //! (N, C, W, H) where `load_dir` gives (N, C, H, W), it cannot read CIFAR-100 (two label bytes),
 //! and it panics on a bad file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use super::{need_plain, Format, Split, SplitFiles};
+use crate::data::catalog::DatasetSpec;
+use crate::data::ImageSplit;
 
 /// Bytes of one image.
 pub const PIXELS: usize = 3 * 32 * 32;
 
 /// Images (N, 3, 32, 32 as bytes), fine labels, and coarse labels for CIFAR-100.
 pub type Records = (Vec<u8>, Vec<u32>, Option<Vec<u32>>);
+
+/// A CIFAR binary folder: its files per split and the label bytes of a record.
+pub struct CifarBinary {
+    splits: &'static [(&'static str, &'static [&'static str])],
+    label_bytes: usize,
+    hint: &'static str,
+}
+
+const CIFAR10_TRAIN: &[&str] =
+    &["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
+const CIFAR10_TEST: &[&str] = &["test_batch.bin"];
+
+pub const CIFAR10: CifarBinary = CifarBinary {
+    splits: &[("train", CIFAR10_TRAIN), ("test", CIFAR10_TEST)],
+    label_bytes: 1,
+    hint: "data_batch_1.bin ... data_batch_5.bin, test_batch.bin (the binary version)",
+};
+
+const CIFAR100_TRAIN: &[&str] = &["train.bin"];
+const CIFAR100_TEST: &[&str] = &["test.bin"];
+
+pub const CIFAR100: CifarBinary = CifarBinary {
+    splits: &[("train", CIFAR100_TRAIN), ("test", CIFAR100_TEST)],
+    label_bytes: 2,
+    hint: "train.bin, test.bin (the binary version)",
+};
+
+impl Format for CifarBinary {
+    fn detect(&self, dir: &Path, _spec: &DatasetSpec) -> Result<SplitFiles, String> {
+        self.splits
+            .iter()
+            .map(|(split, names)| {
+                let files = names.iter().map(|n| need_plain(dir, n)).collect::<Result<_, _>>()?;
+                Ok((split.to_string(), files))
+            })
+            .collect()
+    }
+
+    fn load(&self, _spec: &DatasetSpec, _split: &str, files: &[PathBuf]) -> Result<Split, String> {
+        let mut out = ImageSplit { count: 0, images: Vec::new(), labels: Vec::new(), coarse_labels: None };
+        for f in files {
+            let (images, fine, coarse) = read(f, self.label_bytes)?;
+            out.count += fine.len();
+            out.images.extend(images);
+            out.labels.extend(fine);
+            if let Some(c) = coarse {
+                out.coarse_labels.get_or_insert_with(Vec::new).extend(c);
+            }
+        }
+        Ok(Split::Images(out))
+    }
+
+    fn hint(&self, _spec: &DatasetSpec) -> String {
+        self.hint.into()
+    }
+}
 
 /// Reads records of `label_bytes` label bytes (1 for CIFAR-10, 2 for CIFAR-100) plus pixels.
 pub fn read(path: &Path, label_bytes: usize) -> Result<Records, String> {
@@ -47,34 +107,32 @@ pub fn read(path: &Path, label_bytes: usize) -> Result<Records, String> {
     Ok((images, fine, (label_bytes == 2).then_some(coarse)))
 }
 
-/// Encodes records (for tests and tools).
-pub fn encode(images: &[u8], fine: &[u8], coarse: Option<&[u8]>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, img) in images.chunks_exact(PIXELS).enumerate() {
-        if let Some(c) = coarse {
-            out.push(c[i]);
-        }
-        out.push(fine[i]);
-        out.extend_from_slice(img);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records of (coarse label,) fine label, pixels.
+    fn records(images: &[u8], fine: &[u8], coarse: Option<&[u8]>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, img) in images.chunks_exact(PIXELS).enumerate() {
+            out.extend(coarse.map(|c| c[i]));
+            out.push(fine[i]);
+            out.extend_from_slice(img);
+        }
+        out
+    }
 
     #[test]
     fn cifar10_and_cifar100_records() {
         let dir = tempfile::tempdir().unwrap();
         let images: Vec<u8> = (0..2 * PIXELS).map(|i| (i % 251) as u8).collect();
-        std::fs::write(dir.path().join("a.bin"), encode(&images, &[7, 2], None)).unwrap();
+        std::fs::write(dir.path().join("a.bin"), records(&images, &[7, 2], None)).unwrap();
         let (img, fine, coarse) = read(&dir.path().join("a.bin"), 1).unwrap();
         assert_eq!((img, fine, coarse), (images.clone(), vec![7, 2], None));
-        std::fs::write(dir.path().join("b.bin"), encode(&images, &[99, 0], Some(&[19, 4]))).unwrap();
+        std::fs::write(dir.path().join("b.bin"), records(&images, &[99, 0], Some(&[19, 4]))).unwrap();
         let (_, fine, coarse) = read(&dir.path().join("b.bin"), 2).unwrap();
         assert_eq!((fine, coarse), (vec![99, 0], Some(vec![19, 4])));
-        let mut cut = encode(&images, &[7, 2], None);
+        let mut cut = records(&images, &[7, 2], None);
         cut.pop();
         std::fs::write(dir.path().join("c.bin"), cut).unwrap();
         assert!(read(&dir.path().join("c.bin"), 1).unwrap_err().contains("truncated"));

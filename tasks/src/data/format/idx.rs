@@ -1,29 +1,54 @@
 //! The IDX format of MNIST and Fashion-MNIST (LeCun et al.), gzip-compressed or raw:
 //! a big-endian header (magic `0x00000803` for images, `0x00000801` for labels, then the
-//! dimensions) followed by unsigned bytes.
+//! dimensions) followed by unsigned bytes. The folder holds `train-images-idx3-ubyte`,
+//! `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`, each raw or
+//! `.gz`.
 //!
 //! Not `candle-datasets`' MNIST loader: it reads only uncompressed files, panics on bad input
 //! and pulls a second HTTP stack; these files are small enough to parse here with clear errors.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Finds `name` or `name.gz` in `dir`.
-pub fn find(dir: &Path, name: &str) -> Option<PathBuf> {
-    [dir.join(name), dir.join(format!("{name}.gz"))].into_iter().find(|p| p.is_file())
-}
+use super::{image_shape, need, read_maybe_gz, Format, Split, SplitFiles};
+use crate::data::catalog::DatasetSpec;
+use crate::data::ImageSplit;
 
-/// Reads a file, decompressing it when it ends in `.gz`.
-pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, String> {
-    let raw = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| format!("{} is not a valid gzip file ({e}): is it truncated?", path.display()))?;
-        Ok(out)
-    } else {
-        Ok(raw)
+/// The IDX folder of MNIST-like data sets.
+pub struct Idx;
+
+/// The file prefix of each split.
+const SPLITS: [(&str, &str); 2] = [("train", "train"), ("test", "t10k")];
+
+impl Format for Idx {
+    fn detect(&self, dir: &Path, _spec: &DatasetSpec) -> Result<SplitFiles, String> {
+        SPLITS
+            .iter()
+            .map(|(split, prefix)| {
+                let images = need(dir, &format!("{prefix}-images-idx3-ubyte"))?;
+                let labels = need(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
+                Ok((split.to_string(), vec![images, labels]))
+            })
+            .collect()
+    }
+
+    fn load(&self, spec: &DatasetSpec, _split: &str, files: &[PathBuf]) -> Result<Split, String> {
+        let (_, height, width) = image_shape(spec)?;
+        let [images, labels] = files else { return Err("missing images or labels".into()) };
+        let (n, rows, cols, pixels) = read_images(images)?;
+        if (rows, cols) != (height, width) {
+            return Err(format!("{}: {rows}x{cols} images, expected {height}x{width}", images.display()));
+        }
+        let labels_read = read_labels(labels)?;
+        if labels_read.len() != n {
+            let dir = images.parent().unwrap_or(Path::new(""));
+            return Err(format!("{} images but {} labels in {}", n, labels_read.len(), dir.display()));
+        }
+        Ok(Split::Images(ImageSplit { count: n, images: pixels, labels: labels_read, coarse_labels: None }))
+    }
+
+    fn hint(&self, _spec: &DatasetSpec) -> String {
+        "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"
+            .into()
     }
 }
 
@@ -64,43 +89,32 @@ pub fn read_labels(path: &Path) -> Result<Vec<u32>, String> {
     Ok(bytes[8..].iter().map(|&b| b as u32).collect())
 }
 
-/// Writes IDX files (for tests and tools).
-pub fn encode_images(count: usize, rows: usize, cols: usize, pixels: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + pixels.len());
-    for w in [0x0803u32, count as u32, rows as u32, cols as u32] {
-        out.extend_from_slice(&w.to_be_bytes());
-    }
-    out.extend_from_slice(pixels);
-    out
-}
-
-/// Encodes labels as an IDX file.
-pub fn encode_labels(labels: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + labels.len());
-    out.extend_from_slice(&0x0801u32.to_be_bytes());
-    out.extend_from_slice(&(labels.len() as u32).to_be_bytes());
-    out.extend_from_slice(labels);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::format::find;
     use std::io::Write;
+
+    /// An IDX file's bytes: the header words, then the data.
+    fn idx(words: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut out: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+        out.extend_from_slice(data);
+        out
+    }
 
     #[test]
     fn round_trip_raw_and_gzip_and_truncation() {
         let dir = tempfile::tempdir().unwrap();
         let pixels: Vec<u8> = (0..2 * 3 * 4).map(|i| i as u8).collect();
-        std::fs::write(dir.path().join("img"), encode_images(2, 3, 4, &pixels)).unwrap();
+        std::fs::write(dir.path().join("img"), idx(&[0x0803, 2, 3, 4], &pixels)).unwrap();
         let (n, r, c, p) = read_images(&dir.path().join("img")).unwrap();
         assert_eq!((n, r, c, p), (2, 3, 4, pixels.clone()));
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&encode_labels(&[3, 1, 4])).unwrap();
+        gz.write_all(&idx(&[0x0801, 3], &[3, 1, 4])).unwrap();
         std::fs::write(dir.path().join("lab.gz"), gz.finish().unwrap()).unwrap();
         assert_eq!(find(dir.path(), "lab"), Some(dir.path().join("lab.gz")));
         assert_eq!(read_labels(&dir.path().join("lab.gz")).unwrap(), [3, 1, 4]);
-        let mut bytes = encode_images(2, 3, 4, &pixels);
+        let mut bytes = idx(&[0x0803, 2, 3, 4], &pixels);
         bytes.truncate(30);
         std::fs::write(dir.path().join("short"), bytes).unwrap();
         assert!(read_images(&dir.path().join("short")).unwrap_err().contains("truncated or corrupt"));
