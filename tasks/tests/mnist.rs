@@ -8,7 +8,6 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use common::hub::StandInHub;
-use common::idx;
 use common::optbench_env as optbench;
 
 #[test]

@@ -105,9 +105,9 @@ pub fn toy_digits(dir: &Path, train: usize, test: usize) {
         (images, labels)
     };
     let (images, labels) = make(train, 0);
-    std::fs::write(m.join("train-images-idx3-ubyte"), tasks::data::idx::encode_images(train, 28, 28, &images)).unwrap();
-    std::fs::write(m.join("train-labels-idx1-ubyte"), tasks::data::idx::encode_labels(&labels)).unwrap();
+    std::fs::write(m.join("train-images-idx3-ubyte"), idx::encode_images(train, 28, 28, &images)).unwrap();
+    std::fs::write(m.join("train-labels-idx1-ubyte"), idx::encode_labels(&labels)).unwrap();
     let (images, labels) = make(test, 3);
-    std::fs::write(m.join("t10k-images-idx3-ubyte"), tasks::data::idx::encode_images(test, 28, 28, &images)).unwrap();
-    std::fs::write(m.join("t10k-labels-idx1-ubyte"), tasks::data::idx::encode_labels(&labels)).unwrap();
+    std::fs::write(m.join("t10k-images-idx3-ubyte"), idx::encode_images(test, 28, 28, &images)).unwrap();
+    std::fs::write(m.join("t10k-labels-idx1-ubyte"), idx::encode_labels(&labels)).unwrap();
 }
