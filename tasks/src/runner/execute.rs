@@ -192,6 +192,8 @@ fn train(
                     checkpoint.display()
                 ));
                 let _ = std::fs::remove_file(&checkpoint);
+                // A restore that failed halfway may have changed the task: start from a new one.
+                task = (info.build)(&ctx)?;
             }
         }
     }
