@@ -73,11 +73,16 @@ CASES = [
     ("adamw/strong-decay", {"name": "adamw", "lr": 0.01, "weight_decay": 0.1, "beta2": 0.95}),
     ("amsgrad/defaults", {"name": "amsgrad"}),
     ("amsgrad/decoupled", {"name": "amsgrad", "lr": 0.01, "weight_decay": 0.05, "decoupled": True}),
-    ("adashift/defaults", {"name": "adashift"}),
-    ("adashift/max", {"name": "adashift", "lr": 0.01, "keep_num": 3, "phi": "max"}),
-    ("adashift/mean", {"name": "adashift", "lr": 0.01, "keep_num": 4, "beta1": 0.8, "phi": "mean"}),
-    ("adashift/none", {"name": "adashift", "lr": 0.005, "keep_num": 2, "beta2": 0.99, "phi": "none"}),
-    ("adashift/beta1-zero", {"name": "adashift", "lr": 0.01, "keep_num": 1, "beta1": 0.0, "eps": 1e-8}),
+    # pytorch-optimizer's AdaShift; the contract's default variant is the authors' TensorFlow code
+    # (scripts/golden/generate_tf.py writes the adashift-tf cases).
+    ("adashift/defaults", {"name": "adashift", "variant": "pytorch-optimizer"}),
+    ("adashift/max", {"name": "adashift", "variant": "pytorch-optimizer", "lr": 0.01, "keep_num": 3, "phi": "max"}),
+    ("adashift/mean", {"name": "adashift", "variant": "pytorch-optimizer", "lr": 0.01, "keep_num": 4, "beta1": 0.8,
+                       "phi": "mean"}),
+    ("adashift/none", {"name": "adashift", "variant": "pytorch-optimizer", "lr": 0.005, "keep_num": 2, "beta2": 0.99,
+                       "phi": "none"}),
+    ("adashift/beta1-zero", {"name": "adashift", "variant": "pytorch-optimizer", "lr": 0.01, "keep_num": 1,
+                             "beta1": 0.0, "eps": 1e-8}),
     ("adai/defaults", {"name": "adai", "lr": 0.1}),
     ("adai/l2", {"name": "adai", "lr": 0.05, "weight_decay": 1e-2}),
     ("adai/decoupled", {"name": "adai", "lr": 0.05, "weight_decay": 1e-2, "decoupled": True}),
@@ -111,7 +116,7 @@ DEFAULTS = {
     "adam": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False, amsgrad=False),
     "adamw": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, decoupled=True, amsgrad=False),
     "amsgrad": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False, amsgrad=True),
-    "adashift": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-10, keep_num=10, phi="max"),
+    "adashift": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-10, keep_num=10, phi="max", variant="tf"),
     "adai": dict(beta0=0.1, beta2=0.99, eps=1e-3, weight_decay=0.0, decoupled=False),
     "adaiw": dict(beta0=0.1, beta2=0.99, eps=1e-3, weight_decay=0.0, decoupled=True),
     "adabelief": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-16, weight_decay=0.0, decoupled=True,
@@ -193,6 +198,8 @@ def reference_optimizer(spec, params, refs):
             raise ValueError("adamw is decoupled by definition")
         return cls(params, **kwargs), f"torch {torch.__version__} {cls.__name__}"
     if name == "adashift":
+        if h["variant"] != "pytorch-optimizer":
+            raise ValueError(f"adashift variant {h['variant']!r} is not torch code: scripts/golden/generate_tf.py")
         import pytorch_optimizer
         reduce = {"max": torch.max, "mean": torch.mean, "none": None}[h["phi"]]
         return pytorch_optimizer.AdaShift(params, lr=h["lr"], betas=betas, keep_num=h["keep_num"],
