@@ -47,9 +47,7 @@ fn results_are_self_describing_and_resume_skips_what_is_done() {
     let path = out.join("small/toy2d-quadratic/adam/lr-0.1/seed-1.json");
     let text = std::fs::read_to_string(&path).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    for key in
-        ["task", "optimizer", "seed", "device", "status", "history", "final", "software", "git_commit"]
-    {
+    for key in ["task", "optimizer", "seed", "device", "status", "history", "final", "software", "git_commit"] {
         assert!(json.get(key).is_some(), "result file lacks `{key}`");
     }
     assert_eq!(json["status"], "completed");
