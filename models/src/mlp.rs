@@ -4,6 +4,11 @@
 //! With no hidden layer it is multinomial logistic regression (`TF_MNIST_Logistic`).
 //! The authors' MLP has no activation (a deep linear network); ReLU is the usual choice.
 //!
+//! Initialisation ([`Init`]): PyTorch's `nn.Linear` default (uniform in `±1/sqrt(inputs)`), or
+//! normal as the authors' TensorFlow files draw it: every weight and bias `N(0, 1)` in
+//! `neural_network_raw.py` (`tf.random_normal`, lines 94-102), weights `N(0, 0.01²)` and zero
+//! biases in `mnist_logistic.py` (lines 72-73).
+//!
 //! Parameter count: `(inputs + 1) hidden + (layers - 1)(hidden + 1) hidden + (hidden + 1) classes`;
 //! for 784-256-256-10 that is 269,322 (`sum(p.numel() for p in nn.Sequential(nn.Linear(784, 256),
 //! nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)).parameters())`).
@@ -44,6 +49,37 @@ impl Activation {
     }
 }
 
+/// How the layers are initialised.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// `nn.Linear`'s default: weights and biases uniform in `±1/sqrt(inputs)`.
+    PyTorch,
+    /// Weights `N(0, weight_std²)`; biases `N(0, bias_std²)`, or zeros when `bias_std` is 0.
+    Normal { weight_std: f64, bias_std: f64 },
+}
+
+impl Init {
+    /// The authors' MLP (`neural_network_raw.py`): every weight and bias `N(0, 1)`.
+    pub const AUTHORS_MLP: Self = Self::Normal { weight_std: 1.0, bias_std: 1.0 };
+    /// The authors' logistic regression (`mnist_logistic.py`): weights `N(0, 0.01²)`, biases 0.
+    pub const AUTHORS_LOGREG: Self = Self::Normal { weight_std: 0.01, bias_std: 0.0 };
+
+    fn linear(self, b: &ParamBuilder, inputs: usize, outputs: usize) -> Result<Linear> {
+        match self {
+            Self::PyTorch => linear(b, inputs, outputs, true),
+            Self::Normal { weight_std, bias_std } => {
+                let weight = b.normal("weight", (outputs, inputs), weight_std)?;
+                let bias = if bias_std > 0.0 {
+                    b.normal("bias", outputs, bias_std)?
+                } else {
+                    b.constant("bias", outputs, 0.0)?
+                };
+                Ok(Linear::new(weight, Some(bias)))
+            }
+        }
+    }
+}
+
 /// An MLP classifier.
 #[derive(Clone, Debug)]
 pub struct Mlp {
@@ -52,15 +88,21 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    /// `sizes` = [inputs, hidden..., classes]; layers are named `fc1`, `fc2`, ...
+    /// `sizes` = [inputs, hidden..., classes]; layers are named `fc1`, `fc2`, ...; PyTorch's
+    /// initialisation.
     pub fn new(b: &ParamBuilder, sizes: &[usize], activation: Activation) -> Result<Self> {
+        Self::with_init(b, sizes, activation, Init::PyTorch)
+    }
+
+    /// [`new`](Self::new) with the chosen initialisation.
+    pub fn with_init(b: &ParamBuilder, sizes: &[usize], activation: Activation, init: Init) -> Result<Self> {
         if sizes.len() < 2 {
             candle::bail!("an MLP needs an input and an output size, got {sizes:?}")
         }
         let layers = sizes
             .windows(2)
             .enumerate()
-            .map(|(i, w)| linear(&b.pp(format!("fc{}", i + 1)), w[0], w[1], true))
+            .map(|(i, w)| init.linear(&b.pp(format!("fc{}", i + 1)), w[0], w[1]))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { layers, activation })
     }
@@ -106,6 +148,38 @@ mod tests {
         let params = Params::new(SeededRng::new(1), DType::F32, &Device::Cpu);
         Mlp::new(&params.root(), &[784, 10], Activation::None)?;
         assert_eq!(params.count(), 7_850);
+        Ok(())
+    }
+
+    #[test]
+    fn the_authors_normal_initialisations() -> Result<()> {
+        let stats = |init: Init, sizes: &[usize]| -> Result<Vec<(String, f64, f64, f64)>> {
+            let params = Params::new(SeededRng::new(3), DType::F32, &Device::Cpu);
+            Mlp::with_init(&params.root(), sizes, Activation::None, init)?;
+            params
+                .named_trainable()
+                .into_iter()
+                .map(|(name, var)| {
+                    let v = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+                    let n = v.len() as f64;
+                    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+                    let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+                    Ok((name, n, mean, var.sqrt()))
+                })
+                .collect()
+        };
+        // Sample mean and std of n draws of N(0, 1): within 5 standard errors.
+        for (name, n, mean, std) in stats(Init::AUTHORS_MLP, &[784, 256, 256, 10])? {
+            let se = 1.0 / n.sqrt();
+            assert!(mean.abs() < 5.0 * se && (std - 1.0).abs() < 5.0 * se, "{name}: mean {mean}, std {std}");
+        }
+        for (name, _, mean, std) in stats(Init::AUTHORS_LOGREG, &[784, 10])? {
+            if name.ends_with("bias") {
+                assert_eq!((mean, std), (0.0, 0.0), "{name}");
+            } else {
+                assert!(mean.abs() < 1e-3 && (std - 0.01).abs() < 1e-3, "{name}: mean {mean}, std {std}");
+            }
+        }
         Ok(())
     }
 }

@@ -8,8 +8,9 @@
 //! | name | type | reference |
 //! |---|---|---|
 //! | `sgd` | [`Sgd`] | `torch.optim.SGD` |
-//! | `adam`, `adamw`, `amsgrad` | [`Adam`], [`AdamW`], [`AmsGrad`] | `torch.optim.Adam` / `AdamW` |
-//! | `adashift` | [`AdaShift`] | `pytorch-optimizer` 4.1.0 |
+//! | `adam`, `adamw` | [`Adam`], [`AdamW`] | `torch.optim.Adam` / `AdamW` |
+//! | `amsgrad` | [`AmsGrad`] | `torch.optim.Adam(amsgrad=True)` (`variant = "torch"`), or the AdaShift authors' TensorFlow `AMSGrad` (`"tf"`) |
+//! | `adashift` | [`AdaShift`] | the authors' TensorFlow `optimizer_all.py` (`variant = "tf"`), or `pytorch-optimizer` 4.1.0 (`"pytorch-optimizer"`) |
 //! | `adai`, `adaiw` | [`Adai`], [`AdaiW`] | official Adai |
 //! | `adabelief` | [`AdaBelief`] | `adabelief-pytorch` 0.2.1 |
 //! | `adamod` | [`AdaMod`] | `adamod` 0.0.3 |
@@ -51,12 +52,13 @@
 //! mean over all parameters). The pieces that rules share are written once in [`parts`]:
 //! Adam's moments with the AMSGrad maximum, bias corrections and Adam's step size
 //! `lr sqrt(bc2) / bc1`, the weight-decay styles, RAdam's rectification. A variant that is
-//! another optimizer with other defaults (AdamW, AMSGrad, AdaiW) is a [`Variant`] of that
-//! rule with its own params struct.
+//! another optimizer with other defaults (AdamW, AdaiW) is a [`Variant`] of that
+//! rule with its own params struct. AMSGrad is a rule of its own ([`amsgrad`]), for its
+//! `variant`: it hands `variant = "torch"` to Adam's rule and computes `"tf"` itself.
 //!
 //! The element-wise update is what a fused kernel replaces: a rule may name the host state
 //! vectors of one and run it ([`Rule::fused_slots`], [`Rule::fused_update`]), fed with the same
-//! scalars. Adam, AdamW and AMSGrad have one on the CPU (see [`fused`]), bit-identical to the
+//! scalars. Adam, AdamW and AMSGrad (both variants) have one on the CPU (see [`fused`]), bit-identical to the
 //! tensor path; [`Kernels::Auto`] takes it where it applies, [`Kernels::TensorOps`] never.
 //!
 //! [`hyper`] (hyperparameter values, the params structs' trait, range checks and spec errors)
@@ -124,8 +126,8 @@ pub use adaiw::{AdaiW, ParamsAdaiW};
 pub use adam::{Adam, ParamsAdam};
 pub use adamod::{AdaMod, ParamsAdaMod};
 pub use adamw::{AdamW, ParamsAdamW};
-pub use adashift::{AdaShift, ParamsAdaShift, Phi};
-pub use amsgrad::{AmsGrad, ParamsAmsGrad};
+pub use adashift::{AdaShift, AdaShiftVariant, ParamsAdaShift, Phi};
+pub use amsgrad::{AmsGrad, AmsGradVariant, ParamsAmsGrad};
 pub use diffgrad::{DiffGrad, ParamsDiffGrad};
 pub use dynamic::{BoxedOptimizer, DynOptimizer};
 pub use fused::{Kernels, WithKernels};

@@ -97,13 +97,13 @@ pub static REGISTRY: &[OptimizerInfo] = &[
     ),
     OptimizerInfo::of::<adamw::AdamWRule>("Adam with decoupled weight decay", "torch.optim.AdamW", &[]),
     OptimizerInfo::of::<amsgrad::AmsGradRule>(
-        "Adam normalised by the running maximum of the second moment",
-        "torch.optim.Adam(amsgrad=True)",
+        "Adam normalised by the running maximum of the second moment; variant \"tf\" feeds the maximum back into it",
+        "torch.optim.Adam(amsgrad=True) (variant \"torch\"), or the AdaShift authors' TensorFlow AMSGrad, optimizer_all.py of mknbv/adashift (variant \"tf\")",
         &[],
     ),
     OptimizerInfo::of::<adashift::AdaShiftRule>(
         "AdaShift: second moment from the gradient keep_num steps back, reduced by phi",
-        "pytorch-optimizer 4.1.0 AdaShift",
+        "the authors' TensorFlow AdaShift, optimizer_all.py of mknbv/adashift (variant \"tf\"), or pytorch-optimizer 4.1.0 AdaShift (variant \"pytorch-optimizer\")",
         &[],
     ),
     OptimizerInfo::of::<adai::AdaiRule>(

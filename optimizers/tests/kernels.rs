@@ -35,6 +35,10 @@ fn specs() -> Vec<OptimizerSpec> {
             .with("amsgrad", true)
             .with("weight_decay", 0.01)
             .with("decoupled", true),
+        // The AdaShift authors' TensorFlow AMSGrad (constants and beta powers in the
+        // parameter's precision).
+        OptimizerSpec::new("amsgrad").with("lr", 0.01).with("variant", "tf"),
+        OptimizerSpec::new("amsgrad").with("lr", 0.005).with("variant", "tf").with("beta1", 0.0).with("eps", 1e-10),
     ]
 }
 
@@ -103,7 +107,7 @@ fn cpu_f32_and_f64_variables_take_the_fused_kernel() -> Result<()> {
 }
 
 #[test]
-fn fused_adam_kernels_equal_the_tensor_path_bit_for_bit() -> Result<()> {
+fn fused_adam_and_amsgrad_kernels_equal_the_tensor_path_bit_for_bit() -> Result<()> {
     let shapes = vec![vec![37, 29], vec![5], vec![300, 400]]; // the last is split across threads
     for dtype in [DType::F32, DType::F64] {
         for spec in specs() {

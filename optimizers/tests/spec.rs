@@ -80,7 +80,7 @@ fn unknown_hyperparameter_lists_the_valid_ones() {
          lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad"
     );
     let err = error(r#"{"name": "adashift", "weight_decay": 0.1}"#);
-    assert!(err.contains("`weight_decay`") && err.contains("keep_num, phi"), "{err}");
+    assert!(err.contains("`weight_decay`") && err.contains("keep_num, phi, variant"), "{err}");
 }
 
 #[test]
@@ -134,6 +134,42 @@ fn keep_num_must_be_a_positive_whole_number() {
 fn phi_must_be_max_mean_or_none() {
     let err = error(r#"{"name": "adashift", "phi": "median"}"#);
     assert!(err.contains("`phi`") && err.contains("median") && err.contains("`max`, `mean`, `none`"), "{err}");
+}
+
+#[test]
+fn variants_must_be_one_of_the_choices() {
+    let err = error(r#"{"name": "adashift", "variant": "torch"}"#);
+    assert!(err.contains("`variant`") && err.contains("torch") && err.contains("`tf` or `pytorch-optimizer`"), "{err}");
+    let err = error(r#"{"name": "amsgrad", "variant": "pytorch"}"#);
+    assert!(err.contains("`variant`") && err.contains("pytorch") && err.contains("`torch` or `tf`"), "{err}");
+    let shift = json(r#"{"name": "adashift"}"#).resolve().unwrap();
+    assert_eq!(shift.hyperparameters["variant"], HyperValue::Str("tf".into()));
+    let ams = json(r#"{"name": "amsgrad"}"#).resolve().unwrap();
+    assert_eq!(ams.hyperparameters["variant"], HyperValue::Str("torch".into()));
+    assert!(json(r#"{"name": "adam", "variant": "tf"}"#).resolve().is_err(), "adam has no variant");
+}
+
+#[test]
+fn the_tf_amsgrad_has_no_weight_decay() {
+    let err = error(r#"{"name": "amsgrad", "variant": "tf", "weight_decay": 0.01}"#);
+    assert_eq!(
+        err,
+        "hyperparameter `weight_decay` of optimizer `amsgrad` is out of range: 0.01 (must be 0 with \
+         variant = \"tf\": the authors' TensorFlow AMSGrad has no weight decay)"
+    );
+    let err = error(r#"{"name": "amsgrad", "variant": "tf", "decoupled": true}"#);
+    assert!(err.contains("`decoupled`") && err.contains("variant = \"tf\""), "{err}");
+    let err = error(r#"{"name": "amsgrad", "variant": "tf", "amsgrad": false}"#);
+    assert!(err.contains("`amsgrad`") && err.contains("always takes the maximum"), "{err}");
+    // The torch variant keeps Adam's weight decay.
+    assert!(json(r#"{"name": "amsgrad", "weight_decay": 0.01}"#).resolve().is_ok());
+}
+
+#[test]
+fn the_tf_adashift_needs_a_positive_eps() {
+    let err = error(r#"{"name": "adashift", "eps": 0}"#);
+    assert!(err.contains("`eps`") && err.contains("must be > 0 with variant = \"tf\""), "{err}");
+    assert!(json(r#"{"name": "adashift", "eps": 0, "variant": "pytorch-optimizer"}"#).resolve().is_ok());
 }
 
 #[test]

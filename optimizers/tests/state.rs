@@ -30,7 +30,8 @@ impl Rng {
 
 /// Every optimizer with its defaults (plus what it needs), and once with each of its boolean
 /// flags flipped; weight decay on where there is one, AdaShift with each `phi` and a short
-/// window, SGD with and without momentum, AdaBound with bounds that bind.
+/// window in both variants, AMSGrad's TensorFlow variant, SGD with and without momentum,
+/// AdaBound with bounds that bind.
 fn specs() -> Vec<OptimizerSpec> {
     let mut specs = Vec::new();
     for info in REGISTRY {
@@ -49,10 +50,15 @@ fn specs() -> Vec<OptimizerSpec> {
             "adabound" => base = base.with("gamma", 0.5).with("final_lr", 0.01),
             "adashift" => {
                 base = base.with("keep_num", 3i64);
+                for phi in ["mean", "none", "max"] {
+                    specs.push(base.clone().with("phi", phi).with("variant", "pytorch-optimizer"));
+                }
                 for phi in ["mean", "none"] {
                     specs.push(base.clone().with("phi", phi));
                 }
             }
+            // The authors' TensorFlow AMSGrad has no weight decay.
+            "amsgrad" => specs.push(OptimizerSpec::new("amsgrad").with("lr", 0.01).with("variant", "tf")),
             _ => {}
         }
         specs.push(base.clone());
@@ -228,9 +234,14 @@ fn the_state_names_every_slot_by_variable_index() -> Result<()> {
     for (spec, names) in [
         (OptimizerSpec::new("adam").with("amsgrad", true), vec!["0.m", "0.v", "0.vmax", "2.m", "2.v", "2.vmax"]),
         (
-            OptimizerSpec::new("adashift").with("keep_num", 2i64),
+            OptimizerSpec::new("adashift").with("keep_num", 2i64).with("variant", "pytorch-optimizer"),
             vec!["0.m", "0.v", "0.window.0", "0.window.1", "2.m", "2.v", "2.window.0", "2.window.1"],
         ),
+        (
+            OptimizerSpec::new("adashift").with("keep_num", 2i64),
+            vec!["0.b2p", "0.v", "0.window.0", "0.window.1", "0.z", "2.b2p", "2.v", "2.window.0", "2.window.1", "2.z"],
+        ),
+        (OptimizerSpec::new("amsgrad").with("variant", "tf"), vec!["0.m", "0.v", "2.m", "2.v"]),
     ] {
         for kernels in [Kernels::Auto, Kernels::TensorOps] {
             let vars = problem.vars(&problem.init)?;

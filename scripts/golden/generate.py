@@ -26,6 +26,9 @@ and hyperparameters jittered around each case's):
 The official RAdam and Adai are single files in their authors' repositories, not packages:
 the script downloads them at pinned commits into ~/.cache/optbench/references (checking their
 md5), or takes local copies with --radam-file / --adai-file.
+
+The `adashift-tf` and `amsgrad-tf` fixtures (`variant = "tf"`: the AdaShift authors'
+TensorFlow code) come from generate_tf.py, which uses this file's helpers (see ADASHIFT_TF.md).
 """
 
 import argparse
@@ -41,7 +44,11 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import torch
+
+try:
+    import torch
+except ModuleNotFoundError:  # generate_tf.py imports the helpers below from a TensorFlow venv
+    torch = None
 
 REFERENCE_FILES = {
     "radam": (
@@ -73,11 +80,16 @@ CASES = [
     ("adamw/strong-decay", {"name": "adamw", "lr": 0.01, "weight_decay": 0.1, "beta2": 0.95}),
     ("amsgrad/defaults", {"name": "amsgrad"}),
     ("amsgrad/decoupled", {"name": "amsgrad", "lr": 0.01, "weight_decay": 0.05, "decoupled": True}),
-    ("adashift/defaults", {"name": "adashift"}),
-    ("adashift/max", {"name": "adashift", "lr": 0.01, "keep_num": 3, "phi": "max"}),
-    ("adashift/mean", {"name": "adashift", "lr": 0.01, "keep_num": 4, "beta1": 0.8, "phi": "mean"}),
-    ("adashift/none", {"name": "adashift", "lr": 0.005, "keep_num": 2, "beta2": 0.99, "phi": "none"}),
-    ("adashift/beta1-zero", {"name": "adashift", "lr": 0.01, "keep_num": 1, "beta1": 0.0, "eps": 1e-8}),
+    # pytorch-optimizer's AdaShift; the contract's default variant is the authors' TensorFlow code
+    # (scripts/golden/generate_tf.py writes the adashift-tf cases).
+    ("adashift/defaults", {"name": "adashift", "variant": "pytorch-optimizer"}),
+    ("adashift/max", {"name": "adashift", "variant": "pytorch-optimizer", "lr": 0.01, "keep_num": 3, "phi": "max"}),
+    ("adashift/mean", {"name": "adashift", "variant": "pytorch-optimizer", "lr": 0.01, "keep_num": 4, "beta1": 0.8,
+                       "phi": "mean"}),
+    ("adashift/none", {"name": "adashift", "variant": "pytorch-optimizer", "lr": 0.005, "keep_num": 2, "beta2": 0.99,
+                       "phi": "none"}),
+    ("adashift/beta1-zero", {"name": "adashift", "variant": "pytorch-optimizer", "lr": 0.01, "keep_num": 1,
+                             "beta1": 0.0, "eps": 1e-8}),
     ("adai/defaults", {"name": "adai", "lr": 0.1}),
     ("adai/l2", {"name": "adai", "lr": 0.05, "weight_decay": 1e-2}),
     ("adai/decoupled", {"name": "adai", "lr": 0.05, "weight_decay": 1e-2, "decoupled": True}),
@@ -111,7 +123,7 @@ DEFAULTS = {
     "adam": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False, amsgrad=False),
     "adamw": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, decoupled=True, amsgrad=False),
     "amsgrad": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False, amsgrad=True),
-    "adashift": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-10, keep_num=10, phi="max"),
+    "adashift": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-10, keep_num=10, phi="max", variant="tf"),
     "adai": dict(beta0=0.1, beta2=0.99, eps=1e-3, weight_decay=0.0, decoupled=False),
     "adaiw": dict(beta0=0.1, beta2=0.99, eps=1e-3, weight_decay=0.0, decoupled=True),
     "adabelief": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-16, weight_decay=0.0, decoupled=True,
@@ -138,8 +150,8 @@ def check_pinned_versions():
             sys.exit(f"{package} {installed} is installed, the references are {package}=={version}")
 
 
-def load_reference_file(key, local_path):
-    url, md5, cls = REFERENCE_FILES[key]
+def checked_reference_file(key, url, md5, local_path):
+    """The pinned file: local_path, or a cached download of url; exits unless its md5 is md5."""
     if local_path is None:
         cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "optbench" / "references"
         local_path = cache / f"{key}.py"
@@ -152,6 +164,19 @@ def load_reference_file(key, local_path):
     digest = hashlib.md5(local_path.read_bytes()).hexdigest()
     if digest != md5:
         sys.exit(f"{local_path}: md5 {digest} is not the pinned reference's {md5}; pass the file from {url}")
+    return local_path
+
+
+def write_golden(out, record):
+    """Writes record as OUT/NAME--CASE.DTYPE.json (the case's '/' becomes '--'); returns the path."""
+    path = Path(out) / f"{record['case'].replace('/', '--')}.{record['dtype']}.json"
+    path.write_text(json.dumps(record, separators=(",", ":")) + "\n")
+    return path
+
+
+def load_reference_file(key, local_path):
+    url, md5, cls = REFERENCE_FILES[key]
+    local_path = checked_reference_file(key, url, md5, local_path)
     spec = importlib.util.spec_from_file_location(f"reference_{key}", local_path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -193,6 +218,8 @@ def reference_optimizer(spec, params, refs):
             raise ValueError("adamw is decoupled by definition")
         return cls(params, **kwargs), f"torch {torch.__version__} {cls.__name__}"
     if name == "adashift":
+        if h["variant"] != "pytorch-optimizer":
+            raise ValueError(f"adashift variant {h['variant']!r} is not torch code: scripts/golden/generate_tf.py")
         import pytorch_optimizer
         reduce = {"max": torch.max, "mean": torch.mean, "none": None}[h["phi"]]
         return pytorch_optimizer.AdaShift(params, lr=h["lr"], betas=betas, keep_num=h["keep_num"],
@@ -313,6 +340,8 @@ def main():
     parser.add_argument("--adai-file", type=Path)
     args = parser.parse_args()
     args.shapes = [tuple(int(d) for d in s.split(",")) for s in args.shapes.split(";")]
+    if torch is None:
+        sys.exit("torch is not installed: pip install -r scripts/golden/requirements.txt")
     check_pinned_versions()
     refs = {"radam": load_reference_file("radam", args.radam_file),
             "adai": load_reference_file("adai", args.adai_file)}
@@ -323,9 +352,7 @@ def main():
         if args.only not in case:
             continue
         for dtype in args.dtypes.split(","):
-            record = trajectory(case, spec, dtype, args, refs)
-            path = args.out / f"{case.replace('/', '--')}.{dtype}.json"
-            path.write_text(json.dumps(record, separators=(",", ":")) + "\n")
+            write_golden(args.out, trajectory(case, spec, dtype, args, refs))
             written += 1
     print(f"wrote {written} golden files to {args.out}")
 

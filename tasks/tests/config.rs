@@ -200,6 +200,8 @@ fn task_options_are_checked_against_their_ranges_at_plan_time() {
     assert!(err.contains("tasks[0].options.weight_decay: must be at least 0, not -0.1"), "{err}");
     let err = error("x.toml", &one_task("name = \"mnist-mlp\"\noptions = { activation = \"gelu\" }"));
     assert!(err.contains("tasks[0].options.activation: must be one of relu, none, tanh, sigmoid"), "{err}");
+    let err = error("x.toml", &one_task("name = \"fashion-mnist-logreg\"\noptions = { init = \"xavier\" }"));
+    assert!(err.contains("tasks[0].options.init: must be one of pytorch, normal"), "{err}");
 }
 
 #[test]

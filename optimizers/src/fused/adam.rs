@@ -115,3 +115,55 @@ fn kernel<T: Real, const MODE: u8>(
         }
     }
 }
+
+/// The per-step scalars of the AdaShift authors' TensorFlow AMSGrad (`amsgrad` with
+/// `variant = "tf"`), whose kernel this is: every constant in the parameter's precision, as TF
+/// casts its hyperparameters to the variable's dtype, and the bias corrections from the
+/// beta-power running products of that precision (`bc1 = 1 - beta1_power`).
+#[derive(Clone, Copy, Debug)]
+pub struct TfAmsGradStep {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// `beta1^t` and `beta2^t` as running products in f32 and in f64.
+    pub beta1_power: (f32, f64),
+    pub beta2_power: (f32, f64),
+}
+
+impl TfAmsGradStep {
+    /// The constants in `T`, computed in `T` as TF does (`1 - beta1_t` is a `T` subtraction).
+    fn consts<T: Real>(&self) -> [T; 8] {
+        let one = T::of(1.0);
+        let (beta1, beta2) = (T::of(self.beta1), T::of(self.beta2));
+        let bc1 = one - T::pick(self.beta1_power.0, self.beta1_power.1);
+        let bc2 = one - T::pick(self.beta2_power.0, self.beta2_power.1);
+        [beta1, one - beta1, beta2, one - beta2, bc1, bc2, T::of(self.lr), T::of(self.eps)]
+    }
+
+    /// The same constants as f64 values that round exactly to them in `dtype`, for candle's
+    /// `affine` and scalar tensors on the tensor path.
+    pub fn consts_for(&self, dtype: candle::DType) -> [f64; 8] {
+        match dtype {
+            candle::DType::F32 => self.consts::<f32>().map(f64::from),
+            _ => self.consts::<f64>(),
+        }
+    }
+}
+
+impl Kernel for TfAmsGradStep {
+    /// Updates `param` in place; `state` is `[m, v]`, `v` holding the maximum (fed back).
+    fn run<T: Real>(&self, param: &mut [T], grad: &[T], state: &mut [&mut [T]]) {
+        let [beta1, one_minus_beta1, beta2, one_minus_beta2, bc1, bc2, lr, eps] = self.consts::<T>();
+        let (zero, one) = (T::of(0.0), T::of(1.0));
+        let [m, v] = state else { unreachable!("TF AMSGrad keeps two state vectors") };
+        for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m = (*m * beta1 + zero) + (g * one_minus_beta1 + zero);
+            let candidate = (*v * beta2 + zero) + ((g * g) * one_minus_beta2 + zero);
+            *v = candidate.maximum(*v);
+            let numerator = (*m / bc1) * lr + zero;
+            let denominator = (*v / bc2).sqrt() * one + eps;
+            *p = *p - numerator / denominator;
+        }
+    }
+}

@@ -50,6 +50,8 @@ pub(crate) trait Real:
     + std::ops::Div<Output = Self>
 {
     fn of(x: f64) -> Self;
+    /// `single` for f32, `double` for f64: a value computed in the parameter's precision.
+    fn pick(single: f32, double: f64) -> Self;
     fn sqrt(self) -> Self;
     /// `max` as candle's `maximum` computes it: `if a < b { b } else { a }`.
     #[inline(always)]
@@ -68,6 +70,10 @@ impl Real for f32 {
         x as f32
     }
     #[inline(always)]
+    fn pick(single: f32, _: f64) -> Self {
+        single
+    }
+    #[inline(always)]
     fn sqrt(self) -> Self {
         f32::sqrt(self)
     }
@@ -77,6 +83,10 @@ impl Real for f64 {
     #[inline(always)]
     fn of(x: f64) -> Self {
         x
+    }
+    #[inline(always)]
+    fn pick(_: f32, double: f64) -> Self {
+        double
     }
     #[inline(always)]
     fn sqrt(self) -> Self {

@@ -8,7 +8,7 @@ pub mod decay;
 pub mod moments;
 pub mod rectify;
 
-pub use bias::{adam_step_size, bias_correction};
+pub use bias::{adam_step_size, bias_correction, RunningPower};
 pub use decay::WeightDecay;
 pub use moments::AdamMoments;
 pub use rectify::{Rectification, RectifiedStep};

@@ -1,15 +1,20 @@
 //! The MNIST family (AdaShift's MNIST experiments, Zhou et al., ICLR 2019):
 //! `mnist-logreg` and `mnist-mlp`, and the same on Fashion-MNIST. Pixels scaled to [0, 1], no
 //! augmentation. The MLP has two hidden layers of 256 with ReLU by default; `activation =
-//! "none"` is the authors' deep linear network.
+//! "none"` is the authors' deep linear network. `init = "normal"` initialises as the authors'
+//! TensorFlow files do: every weight and bias `N(0, 1)` for the MLP
+//! (`MulitiLayer_MNIST/neural_network_raw.py`), weights `N(0, 0.01²)` and zero biases for the
+//! logistic regression (`TF_MNIST_Logistic/mnist_logistic.py`); the default is PyTorch's
+//! `nn.Linear` initialisation.
 
-use models::mlp::{Activation, Mlp};
+use models::mlp::{Activation, Init, Mlp};
 
 use super::classify::{metrics, shared_images, Classifier, ClassifierSetup, Normalize};
 use super::{Budget, Family, OptionSpec, Task, TaskContext, TaskInfo, MAIN_ONLY};
 use crate::schedule::Schedule;
 
 const ACTIVATIONS: &[&str] = &["relu", "none", "tanh", "sigmoid"];
+const INITS: &[&str] = &["pytorch", "normal"];
 
 fn subsets() -> Vec<OptionSpec> {
     vec![
@@ -25,7 +30,16 @@ pub fn tasks() -> Vec<TaskInfo> {
             name: format!("{dataset}-logreg"),
             family: Family::Classifier,
             summary: format!("{title}: multinomial logistic regression (AdaShift Sec. 5)"),
-            options: subsets(),
+            options: [
+                vec![OptionSpec::choice(
+                    "init",
+                    "pytorch",
+                    INITS,
+                    "pytorch: nn.Linear's uniform; normal: weights N(0, 0.01²), biases 0, as mnist_logistic.py",
+                )],
+                subsets(),
+            ]
+            .concat(),
             budget: Budget::Epochs(20),
             batch_size: Some(128),
             eval_every: None,
@@ -40,6 +54,12 @@ pub fn tasks() -> Vec<TaskInfo> {
             OptionSpec::choice("activation", "relu", ACTIVATIONS, "between layers; the authors' code had none"),
             OptionSpec::new("hidden", 256i64, "units per hidden layer").at_least(1.0),
             OptionSpec::new("hidden_layers", 2i64, "hidden layers"),
+            OptionSpec::choice(
+                "init",
+                "pytorch",
+                INITS,
+                "pytorch: nn.Linear's uniform; normal: every weight and bias N(0, 1), as neural_network_raw.py",
+            ),
         ];
         options.extend(subsets());
         out.push(TaskInfo {
@@ -79,6 +99,11 @@ fn build(ctx: &TaskContext, dataset: &str, model: Model) -> anyhow::Result<Box<d
         Activation::None
     };
     sizes.push(data.classes);
+    let init = match (ctx.string("init"), model) {
+        ("normal", Model::Mlp) => Init::AUTHORS_MLP,
+        ("normal", Model::LogReg) => Init::AUTHORS_LOGREG,
+        _ => Init::PyTorch,
+    };
     let setup = ClassifierSetup {
         normalize: Normalize::unit(data.channels),
         data,
@@ -86,6 +111,6 @@ fn build(ctx: &TaskContext, dataset: &str, model: Model) -> anyhow::Result<Box<d
         augment: None,
         l2: 0.0,
     };
-    let classifier = Classifier::new(ctx, setup, &|b, _| Ok(Box::new(Mlp::new(b, &sizes, activation)?)))?;
+    let classifier = Classifier::new(ctx, setup, &|b, _| Ok(Box::new(Mlp::with_init(b, &sizes, activation, init)?)))?;
     Ok(Box::new(classifier))
 }
