@@ -6,6 +6,8 @@
 //! an integer variable among them, and learning-rate changes before and after the save; and for
 //! every golden trajectory. Then one test per error a restore reports.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use candle::backprop::GradStore;
@@ -260,17 +262,6 @@ fn the_state_names_every_slot_by_variable_index() -> Result<()> {
     Ok(())
 }
 
-fn golden_fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// Replays steps `range` of a golden file (the recorded gradients and learning rates).
 fn replay(file: &GoldenFile, opt: &mut BoxedOptimizer, vars: &[Var], range: std::ops::Range<usize>) -> Result<()> {
     let dtype = vars[0].dtype();
@@ -305,7 +296,7 @@ fn golden_vars(file: &GoldenFile, values: Option<&[Vec<f64>]>) -> Result<Vec<Var
 #[test]
 fn every_golden_trajectory_resumes_bit_identically() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    for path in golden_fixtures() {
+    for path in common::golden_fixtures() {
         let file = GoldenFile::load(&path).unwrap();
         let total = file.steps.len();
         for kernels in [Kernels::Auto, Kernels::TensorOps] {
