@@ -326,6 +326,20 @@ def trajectory(case, spec, dtype, args, refs):
     return record
 
 
+def write_cases(cases, args, make):
+    """Writes `make(case, spec, dtype)` for every case matching `--only` in every `--dtypes`
+    into `--out`; says how many."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for case, spec in cases:
+        if args.only not in case:
+            continue
+        for dtype in args.dtypes.split(","):
+            write_golden(args.out, make(case, spec, dtype))
+            written += 1
+    print(f"wrote {written} golden files to {args.out}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, type=Path, help="folder for the golden files")
@@ -346,15 +360,7 @@ def main():
     refs = {"radam": load_reference_file("radam", args.radam_file),
             "adai": load_reference_file("adai", args.adai_file)}
     torch.set_num_threads(1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    written = 0
-    for case, spec in CASES:
-        if args.only not in case:
-            continue
-        for dtype in args.dtypes.split(","):
-            write_golden(args.out, trajectory(case, spec, dtype, args, refs))
-            written += 1
-    print(f"wrote {written} golden files to {args.out}")
+    write_cases(CASES, args, lambda case, spec, dtype: trajectory(case, spec, dtype, args, refs))
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import checked_reference_file, perturbed, write_golden  # noqa: E402
+from generate import checked_reference_file, perturbed, write_cases  # noqa: E402
 
 COMMIT = "bf86b021d42e922078a39246770f0f875300a6f3"
 AUTHORS_FILE = (
@@ -379,17 +379,9 @@ def main():
             print(f"{why}; the fixtures come from the NumPy transcription", file=sys.stderr)
         else:
             engine["modules"] = {d: authors_module(source, d) for d in ("f64", "f32")}
-    args.out.mkdir(parents=True, exist_ok=True)
-    written = 0
-    for case, spec in CASES:
-        if args.only not in case:
-            continue
-        for dtype in args.dtypes.split(","):
-            write_golden(args.out, trajectory(case, spec, dtype, args, engine))
-            written += 1
+    write_cases(CASES, args, lambda case, spec, dtype: trajectory(case, spec, dtype, args, engine))
     for case, dtype, worst in engine["agreement"]:
         print(f"{case} {dtype}: TensorFlow vs NumPy transcription, worst |a-b|/(1+|b|) = {worst:.3g}")
-    print(f"wrote {written} golden files to {args.out}")
 
 
 if __name__ == "__main__":
