@@ -8,6 +8,11 @@
 //! | `Linear(in, out)` | U(-1/sqrt(in), 1/sqrt(in)) (`kaiming_uniform_(a=sqrt(5))`) | U(-1/sqrt(in), 1/sqrt(in)) |
 //! | `Conv2d(in, out, k)` | U(-1/sqrt(fan_in), ..), fan_in = in k k / groups | the same |
 //! | `BatchNorm2d(c)` | 1 | 0; running mean 0, running var 1 |
+//!
+//! The papers' models use other schemes for their convolutions and linear layers: [`Init`]
+//! names them (He / MSRA, Glorot, a fixed normal), and [`conv2d_init`] and [`linear_init`] take
+//! one. With any scheme but [`Init::Torch`] biases start at zero, as in TensorFlow's layers and
+//! the authors' explicit initialisations.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -17,7 +22,7 @@ use candle_nn::Linear;
 
 use crate::conv::Conv2d;
 use crate::layers::{Dropout, DropoutState};
-use crate::norm::BatchNorm2d;
+use crate::norm::{BatchNorm2d, BnConfig};
 
 use crate::rng::SeededRng;
 
@@ -168,6 +173,46 @@ impl ParamBuilder {
         self.make(name, shape, values, true)
     }
 
+    /// A trainable parameter, normal with mean 0 and the given std, truncated at two standard
+    /// deviations by drawing again (TensorFlow's `truncated_normal`; its std is `std` times
+    /// 0.8796).
+    pub fn truncated_normal(&self, name: &str, shape: impl Into<Shape>, std: f64) -> Result<Tensor> {
+        let shape = shape.into();
+        let mut rng = self.params.rng.lock().expect("rng lock");
+        let values = (0..shape.elem_count())
+            .map(|_| loop {
+                let z = rng.normal();
+                if z.abs() <= 2.0 {
+                    break (std * z) as f32;
+                }
+            })
+            .collect();
+        drop(rng);
+        self.make(name, shape, values, true)
+    }
+
+    /// A trainable parameter drawn by `init` for a layer of the given fans.
+    pub fn init(
+        &self,
+        name: &str,
+        shape: impl Into<Shape>,
+        init: Init,
+        fan_in: usize,
+        fan_out: usize,
+    ) -> Result<Tensor> {
+        let fan = |f: Fan| match f {
+            Fan::In => fan_in,
+            Fan::Out => fan_out,
+        } as f64;
+        match init {
+            Init::Torch => self.uniform(name, shape, 1.0 / (fan_in as f64).sqrt()),
+            Init::HeNormal(f) => self.normal(name, shape, (2.0 / fan(f)).sqrt()),
+            Init::TfVarianceScaling(f) => self.truncated_normal(name, shape, (1.3 * 2.0 / fan(f)).sqrt()),
+            Init::GlorotUniform => self.uniform(name, shape, (6.0 / (fan_in + fan_out) as f64).sqrt()),
+            Init::Normal(std) => self.normal(name, shape, std),
+        }
+    }
+
     /// A trainable parameter filled with `value`.
     pub fn constant(&self, name: &str, shape: impl Into<Shape>, value: f32) -> Result<Tensor> {
         self.filled(name, shape.into(), value, true)
@@ -209,13 +254,77 @@ pub fn conv2d(
     Ok(Conv2d::new(weight, bias, stride, padding))
 }
 
+/// Which fan a variance-scaling initialisation divides by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fan {
+    /// inputs x kernel area
+    In,
+    /// outputs x kernel area
+    Out,
+}
+
+/// How the weights of a convolution or linear layer are drawn (`fan_in = in k k`,
+/// `fan_out = out k k`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// PyTorch's default (`kaiming_uniform_(a = sqrt(5))`): U(±1/sqrt(fan_in)); bias the same.
+    Torch,
+    /// He / MSRA normal, `nn.init.kaiming_normal_`: N(0, 2 / fan); bias 0.
+    HeNormal(Fan),
+    /// TensorFlow 1's `tf.contrib.layers.variance_scaling_initializer()` (factor 2,
+    /// `uniform=False`): a normal of std sqrt(1.3 * 2 / fan) truncated at two standard deviations
+    /// (the 1.3 undoes most of the truncation's shrinking); bias 0.
+    TfVarianceScaling(Fan),
+    /// Glorot / Xavier uniform (TensorFlow's default kernel initialiser): U(±sqrt(6 / (fan_in +
+    /// fan_out))); bias 0.
+    GlorotUniform,
+    /// N(0, std²); bias 0.
+    Normal(f64),
+}
+
+/// A convolution drawn by `init` (bias, when present, as [`Init`] says).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_init(
+    b: &ParamBuilder,
+    inputs: usize,
+    outputs: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    bias: bool,
+    init: Init,
+) -> Result<Conv2d> {
+    if init == Init::Torch {
+        return conv2d(b, inputs, outputs, kernel, stride, padding, bias);
+    }
+    let area = kernel * kernel;
+    let weight = b.init("weight", (outputs, inputs, kernel, kernel), init, inputs * area, outputs * area)?;
+    let bias = if bias { Some(b.constant("bias", outputs, 0.0)?) } else { None };
+    Ok(Conv2d::new(weight, bias, stride, padding))
+}
+
+/// A linear layer drawn by `init` (bias, when present, as [`Init`] says).
+pub fn linear_init(b: &ParamBuilder, inputs: usize, outputs: usize, bias: bool, init: Init) -> Result<Linear> {
+    if init == Init::Torch {
+        return linear(b, inputs, outputs, bias);
+    }
+    let weight = b.init("weight", (outputs, inputs), init, inputs, outputs)?;
+    let bias = if bias { Some(b.constant("bias", outputs, 0.0)?) } else { None };
+    Ok(Linear::new(weight, bias))
+}
+
 /// `nn.BatchNorm2d(channels)`: eps 1e-5, momentum 0.1; the running statistics are buffers.
 pub fn batch_norm(b: &ParamBuilder, channels: usize) -> Result<BatchNorm2d> {
+    batch_norm_with(b, channels, BnConfig::default())
+}
+
+/// A batch norm with other constants (TensorFlow's, or a paper's quirk): gamma 1, beta 0.
+pub fn batch_norm_with(b: &ParamBuilder, channels: usize, config: BnConfig) -> Result<BatchNorm2d> {
     let weight = b.constant("weight", channels, 1.0)?;
     let bias = b.constant("bias", channels, 0.0)?;
     let mean = b.buffer("running_mean", channels, 0.0)?;
     let var = b.buffer("running_var", channels, 1.0)?;
-    BatchNorm2d::new(weight, bias, mean, var)
+    BatchNorm2d::with_config(weight, bias, mean, var, config)
 }
 
 #[cfg(test)]
@@ -239,6 +348,49 @@ mod tests {
         let l2 = linear(&again.root().pp("fc"), 100, 10, true)?;
         assert_eq!(l2.weight().flatten_all()?.to_vec1::<f32>()?, w);
         assert!(linear(&root.pp("fc"), 1, 1, false).is_err(), "duplicate names are refused");
+        Ok(())
+    }
+
+    /// Sample std of the weights of a 3x3 convolution of 64 -> 128 channels drawn by `init`,
+    /// with its bias values.
+    fn conv_stats(init: Init) -> Result<(f64, f64, Vec<f32>)> {
+        let params = Params::new(SeededRng::new(3), DType::F32, &Device::Cpu);
+        let conv = conv2d_init(&params.root().pp("c"), 64, 128, 3, 1, 1, true, init)?;
+        let w = conv.weight().flatten_all()?.to_vec1::<f32>()?;
+        let n = w.len() as f64;
+        let mean = w.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let std = (w.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let max = w.iter().map(|v| v.abs() as f64).fold(0.0, f64::max);
+        let bias = params.named_trainable().into_iter().find(|(n, _)| n == "c.bias").unwrap().1;
+        Ok((std, max, bias.as_tensor().to_vec1::<f32>()?))
+    }
+
+    #[test]
+    fn schemes_draw_their_variances_and_zero_biases() -> Result<()> {
+        let (fan_in, fan_out): (f64, f64) = (64.0 * 9.0, 128.0 * 9.0);
+        // 73,728 samples: the sample std is within 1% of the true one with a wide margin.
+        let close = |got: f64, want: f64, what: &str| {
+            assert!((got / want - 1.0).abs() < 0.01, "{what}: std {got}, expected {want}");
+        };
+        let (std, _, bias) = conv_stats(Init::HeNormal(Fan::Out))?;
+        close(std, (2.0 / fan_out).sqrt(), "He normal, fan out");
+        assert!(bias.iter().all(|&b| b == 0.0), "zero bias");
+        let (std, _, _) = conv_stats(Init::HeNormal(Fan::In))?;
+        close(std, (2.0 / fan_in).sqrt(), "He normal, fan in");
+        // A standard normal truncated at +-2 has std 0.87963.
+        let (std, max, _) = conv_stats(Init::TfVarianceScaling(Fan::In))?;
+        let s = (1.3 * 2.0 / fan_in).sqrt();
+        close(std, 0.879_626 * s, "TF variance scaling");
+        assert!(max <= 2.0 * s * (1.0 + 1e-6), "truncated at two std: {max} > {}", 2.0 * s);
+        let (std, max, _) = conv_stats(Init::GlorotUniform)?;
+        let bound = (6.0 / (fan_in + fan_out)).sqrt();
+        close(std, bound / 3f64.sqrt(), "Glorot uniform");
+        assert!(max <= bound);
+        let (std, _, _) = conv_stats(Init::Normal(0.05))?;
+        close(std, 0.05, "normal");
+        let (std, _, bias) = conv_stats(Init::Torch)?;
+        close(std, 1.0 / fan_in.sqrt() / 3f64.sqrt(), "PyTorch default");
+        assert!(bias.iter().any(|&b| b != 0.0), "PyTorch's bias is drawn");
         Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! `nn.BatchNorm2d` (eps 1e-5, momentum 0.1) with a fused CPU implementation, optionally
+//! `nn.BatchNorm2d` (by default eps 1e-5, momentum 0.1; [`BnConfig`] sets both, for
+//! TensorFlow's `batch_norm` and the papers' quirks) with a fused CPU implementation, optionally
 //! followed by a ReLU.
 //!
 //! candle's `BatchNorm` in training mode is a dozen tensor ops (a transposed copy, means,
@@ -12,7 +13,7 @@
 //! xhat = (x - mean_c) / sqrt(var_c + eps),   y = gamma_c xhat + beta_c   [y = max(y, 0)]
 //! dy <- dy [y > 0];   dbeta_c = sum dy;   dgamma_c = sum dy xhat
 //! dx = gamma_c / sqrt(var_c + eps) (dy - dbeta_c / M - xhat dgamma_c / M)
-//! running_mean <- 0.9 running_mean + 0.1 mean_c;   running_var <- 0.9 running_var + 0.1 var_c M / (M - 1)
+//! running_mean <- (1 - m) running_mean + m mean_c;   running_var <- (1 - m) running_var + m var_c M / (M - 1)
 //! ```
 //! Evaluation uses the running statistics. Other devices and dtypes use candle's `BatchNorm`.
 //! `tests` below check values, gradients and running statistics against candle's.
@@ -24,8 +25,29 @@ use rayon::prelude::*;
 
 use crate::cpu::{contiguous, output, Float};
 
-const EPS: f64 = 1e-5;
-const MOMENTUM: f64 = 0.1;
+/// The two constants of a batch norm: `eps` added to the variance and the `momentum` m of the
+/// running statistics (PyTorch's convention: the weight of the new batch; TensorFlow's `decay`
+/// is `1 - m`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BnConfig {
+    pub eps: f64,
+    pub momentum: f64,
+}
+
+impl Default for BnConfig {
+    /// PyTorch's `nn.BatchNorm2d`: eps 1e-5, momentum 0.1.
+    fn default() -> Self {
+        Self { eps: 1e-5, momentum: 0.1 }
+    }
+}
+
+impl BnConfig {
+    /// TensorFlow's `tf.contrib.layers.batch_norm` / `tf.layers.batch_normalization` with the
+    /// given `decay` and `epsilon`.
+    pub fn tensorflow(decay: f64, epsilon: f64) -> Self {
+        Self { eps: epsilon, momentum: 1.0 - decay }
+    }
+}
 
 /// The batch statistics of one training forward pass, per channel.
 #[derive(Debug, Default)]
@@ -43,6 +65,7 @@ struct Saved {
 /// The training-mode op on (x, gamma, beta).
 struct BnTrain {
     relu: bool,
+    eps: f64,
     saved: Arc<Mutex<Saved>>,
 }
 
@@ -88,6 +111,7 @@ fn train_forward<T: Float>(
     beta: &[T],
     g: (usize, usize, usize),
     relu: bool,
+    eps: f64,
     saved: &mut Saved,
 ) -> Vec<T> {
     let (n, c, plane) = g;
@@ -110,7 +134,7 @@ fn train_forward<T: Float>(
         .collect();
     saved.mean = stats.iter().map(|s| s.0).collect();
     saved.unbiased_var = stats.iter().map(|s| s.1 * m / (m - 1.0).max(1.0)).collect();
-    saved.invstd = stats.iter().map(|s| 1.0 / (s.1 + EPS).sqrt()).collect();
+    saved.invstd = stats.iter().map(|s| 1.0 / (s.1 + eps).sqrt()).collect();
     saved.a = gamma.iter().zip(&saved.invstd).map(|(g, invstd)| g.to_f64() * invstd).collect();
     let scale_shift: Vec<(T, T)> = (0..c)
         .map(|ch| {
@@ -222,6 +246,7 @@ impl CustomOp3 for BnTrain {
                 contiguous(b, l3, op, "bias")?,
                 g,
                 self.relu,
+                self.eps,
                 &mut saved,
             )),
             (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => CpuStorage::F64(train_forward(
@@ -230,6 +255,7 @@ impl CustomOp3 for BnTrain {
                 contiguous(b, l3, op, "bias")?,
                 g,
                 self.relu,
+                self.eps,
                 &mut saved,
             )),
             _ => candle::bail!("batch norm: f32 or f64 operands of one type"),
@@ -303,28 +329,49 @@ pub struct BatchNorm2d {
     bias: Tensor,
     running_mean: Var,
     running_var: Var,
+    config: BnConfig,
     /// candle's implementation, on the same tensors, for other devices and dtypes.
     fallback: candle_nn::BatchNorm,
 }
 
 impl BatchNorm2d {
+    /// With PyTorch's constants ([`BnConfig::default`]).
     pub fn new(weight: Tensor, bias: Tensor, running_mean: Tensor, running_var: Tensor) -> Result<Self> {
+        Self::with_config(weight, bias, running_mean, running_var, BnConfig::default())
+    }
+
+    pub fn with_config(
+        weight: Tensor,
+        bias: Tensor,
+        running_mean: Tensor,
+        running_var: Tensor,
+        config: BnConfig,
+    ) -> Result<Self> {
+        if !(config.eps >= 0.0 && (0.0..=1.0).contains(&config.momentum)) {
+            candle::bail!("batch norm: eps {} must be >= 0 and momentum {} in [0, 1]", config.eps, config.momentum)
+        }
         let channels = weight.dim(0)?;
-        let fallback = candle_nn::BatchNorm::new(
+        let fallback = candle_nn::BatchNorm::new_with_momentum(
             channels,
             running_mean.clone(),
             running_var.clone(),
             weight.clone(),
             bias.clone(),
-            EPS,
+            config.eps,
+            config.momentum,
         )?;
         Ok(Self {
             weight,
             bias,
             running_mean: Var::from_tensor(&running_mean)?,
             running_var: Var::from_tensor(&running_var)?,
+            config,
             fallback,
         })
+    }
+
+    pub fn config(&self) -> BnConfig {
+        self.config
     }
 
     /// Batch norm, then ReLU when `relu`.
@@ -338,7 +385,7 @@ impl BatchNorm2d {
             let c = x.dim(1)?;
             let mut shape = vec![1; x.rank()];
             shape[1] = c;
-            let invstd = self.running_var.as_tensor().detach().affine(1.0, EPS)?.sqrt()?.recip()?;
+            let invstd = self.running_var.as_tensor().detach().affine(1.0, self.config.eps)?.sqrt()?.recip()?;
             let scale = (&self.weight * &invstd)?;
             let shift = (&self.bias - (self.running_mean.as_tensor().detach() * &scale)?)?;
             let y =
@@ -346,14 +393,19 @@ impl BatchNorm2d {
             return if relu { y.relu() } else { Ok(y) };
         }
         let saved = Arc::new(Mutex::new(Saved::default()));
-        let y = x.contiguous()?.apply_op3(&self.weight, &self.bias, BnTrain { relu, saved: saved.clone() })?;
+        let y = x.contiguous()?.apply_op3(
+            &self.weight,
+            &self.bias,
+            BnTrain { relu, eps: self.config.eps, saved: saved.clone() },
+        )?;
         let (mean, var) = {
             let s = saved.lock().expect("bn lock");
             (s.mean.clone(), s.unbiased_var.clone())
         };
         let update = |running: &Var, batch: Vec<f64>| -> Result<()> {
             let batch = Tensor::from_vec(batch, running.dims(), running.device())?.to_dtype(running.dtype())?;
-            running.set(&(running.as_tensor().affine(1.0 - MOMENTUM, 0.0)? + batch.affine(MOMENTUM, 0.0)?)?)
+            let m = self.config.momentum;
+            running.set(&(running.as_tensor().affine(1.0 - m, 0.0)? + batch.affine(m, 0.0)?)?)
         };
         update(&self.running_mean, mean)?;
         update(&self.running_var, var)?;
@@ -379,6 +431,14 @@ mod tests {
 
     #[test]
     fn fused_batch_norm_equals_candles_with_and_without_relu() -> Result<()> {
+        check_against_candle(BnConfig::default())?;
+        // TensorFlow's constants (AdaShift's DenseNets), and an eps far from the default.
+        check_against_candle(BnConfig::tensorflow(0.999, 1e-3))?;
+        check_against_candle(BnConfig { eps: 64.0, momentum: 0.3 })
+    }
+
+    fn check_against_candle(config: BnConfig) -> Result<()> {
+        let eps = config.eps;
         for relu in [false, true] {
             let x = Var::from_tensor(&random(&[4, 3, 5, 6], 1, 0.7)?)?;
             let w = Var::from_tensor(&random(&[3], 2, 1.0)?)?;
@@ -389,9 +449,17 @@ mod tests {
                 Ok((zeros.as_tensor().clone(), ones.as_tensor().clone()))
             };
             let (m1, v1) = stats()?;
-            let ours = BatchNorm2d::new(w.as_tensor().clone(), b.as_tensor().clone(), m1, v1)?;
+            let ours = BatchNorm2d::with_config(w.as_tensor().clone(), b.as_tensor().clone(), m1, v1, config)?;
             let (m2, v2) = stats()?;
-            let theirs = candle_nn::BatchNorm::new(3, m2, v2, w.as_tensor().clone(), b.as_tensor().clone(), EPS)?;
+            let theirs = candle_nn::BatchNorm::new_with_momentum(
+                3,
+                m2,
+                v2,
+                w.as_tensor().clone(),
+                b.as_tensor().clone(),
+                eps,
+                config.momentum,
+            )?;
             let y1 = ours.forward_relu_t(x.as_tensor(), true, relu)?;
             let mut y2 = theirs.forward_t(x.as_tensor(), true)?;
             if relu {
@@ -415,7 +483,7 @@ mod tests {
             assert!(max_diff(&e1, &e2)? < 1e-12, "evaluation (relu {relu})");
             assert!(max_diff(&rm1, theirs.running_mean())? < 1e-14, "running mean");
             assert!(max_diff(&rv1, theirs.running_var())? < 1e-14, "running variance (unbiased)");
-            assert!(rm1.to_vec1::<f64>()?.iter().any(|v| v.abs() > 1e-3), "the running mean moved");
+            assert!(rm1.to_vec1::<f64>()?.iter().any(|v| v.abs() > 0.1 * config.momentum), "the running mean moved");
             assert!(
                 ours.fallback.running_mean().to_vec1::<f64>()? == rm1.to_vec1::<f64>()?,
                 "one storage for both paths"
