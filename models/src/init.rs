@@ -265,9 +265,10 @@ pub enum Fan {
 
 /// How the weights of a convolution or linear layer are drawn (`fan_in = in k k`,
 /// `fan_out = out k k`).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum Init {
     /// PyTorch's default (`kaiming_uniform_(a = sqrt(5))`): U(±1/sqrt(fan_in)); bias the same.
+    #[default]
     Torch,
     /// He / MSRA normal, `nn.init.kaiming_normal_`: N(0, 2 / fan); bias 0.
     HeNormal(Fan),
@@ -280,6 +281,44 @@ pub enum Init {
     GlorotUniform,
     /// N(0, std²); bias 0.
     Normal(f64),
+}
+
+/// How a model's layers start and normalise: the scheme of its convolutions and of its linear
+/// layers, and its BatchNorm constants. The default is PyTorch's for all three; a paper's model
+/// (AdaBelief's VGG, AdaShift's TensorFlow networks) sets its own, and the vision tasks' `init`,
+/// `bn_eps` and `bn_momentum` options override them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LayerSetup {
+    pub conv: Init,
+    pub linear: Init,
+    pub bn: BnConfig,
+}
+
+impl LayerSetup {
+    /// A convolution with this setup's scheme.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv2d(
+        &self,
+        b: &ParamBuilder,
+        inputs: usize,
+        outputs: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        bias: bool,
+    ) -> Result<Conv2d> {
+        conv2d_init(b, inputs, outputs, kernel, stride, padding, bias, self.conv)
+    }
+
+    /// A linear layer with this setup's scheme.
+    pub fn linear(&self, b: &ParamBuilder, inputs: usize, outputs: usize, bias: bool) -> Result<Linear> {
+        linear_init(b, inputs, outputs, bias, self.linear)
+    }
+
+    /// A batch norm with this setup's constants.
+    pub fn batch_norm(&self, b: &ParamBuilder, channels: usize) -> Result<BatchNorm2d> {
+        batch_norm_with(b, channels, self.bn)
+    }
 }
 
 /// A convolution drawn by `init` (bias, when present, as [`Init`] says).

@@ -27,7 +27,7 @@ pub fn scaled(channels: usize, width: f64) -> usize {
     ((channels as f64 * width).round() as usize).max(1)
 }
 
-pub use init::{Fan, Init, ParamBuilder, Params};
+pub use init::{Fan, Init, LayerSetup, ParamBuilder, Params};
 pub use layers::{Dropout, DropoutState};
 pub use norm::BnConfig;
 pub use rng::{RngState, SeededRng};
