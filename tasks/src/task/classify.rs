@@ -1,8 +1,13 @@
 //! Image classification, shared by every classifier task: a model, one optimizer, epochs over
-//! a data set in a seeded random order, optional augmentation (random crop with padding and
+//! a data set in a seeded order, optional augmentation (random crop with padding and
 //! horizontal flip), per-channel normalisation, and evaluation of the test loss and top-1
 //! accuracy. Batches are prepared on a background thread while the current one trains, from
 //! the run's own seeded generator, so the sequence of batches is the same on every run.
+//!
+//! Every classifier task declares the input-pipeline options of [`pipeline_options`]
+//! (`normalize`, `order`, `drop_last`); their defaults are the PyTorch pipeline the suite had
+//! before them, and the papers' configs turn on their authors' pipelines (see
+//! [`crate::data::batches`] for what each one's code does).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -11,14 +16,40 @@ use candle::{DType, Device, ModuleT, Tensor, Var};
 use models::{ParamBuilder, Params, SeededRng};
 use optimizers::BoxedOptimizer;
 
-use super::{Goal, Losses, MetricInfo, Metrics, Task, TaskContext, TaskState, MAIN};
-pub use crate::data::batches::{Augment, Normalize};
+use super::{Goal, Losses, MetricInfo, Metrics, OptionSpec, Task, TaskContext, TaskState, MAIN};
+pub use crate::data::batches::{Augment, CropFill, CropOffsets, Normalize, Order};
 use crate::data::batches::{Prefetcher, Sampler};
 use crate::data::{self, DataSettings, ImageData};
 
 /// The metrics every classifier reports, the primary first.
 pub fn metrics() -> Vec<MetricInfo> {
     vec![MetricInfo::new("test_accuracy", Goal::Max), MetricInfo::new("test_loss", Goal::Min)]
+}
+
+/// The normalisations, for the `normalize` option of the tasks with per-channel constants.
+pub const NORMALIZATIONS: &[&str] = &["constants", "scale", "standardize"];
+
+/// The input-pipeline options every classifier task declares: `normalize` (one of `choices`,
+/// `default` first), `order` and `drop_last`. Checked at plan time; read by [`Classifier::new`].
+pub fn pipeline_options(choices: &'static [&'static str], default: &str) -> Vec<OptionSpec> {
+    vec![
+        OptionSpec::choice(
+            "normalize",
+            default,
+            choices,
+            "constants: (x/255 - mean)/std with the data set's per-channel constants; scale: x/255 only; \
+             standardize: each split by its own per-channel mean and deviation (AdaShift's DenseNets)",
+        ),
+        OptionSpec::choice(
+            "order",
+            "shuffle",
+            &["shuffle", "fixed", "stream"],
+            "shuffle: a new permutation every epoch; fixed: one permutation drawn once, every epoch \
+             (AdaShift's ResNet and CIFAR DenseNet); stream: batches cut across epochs, all full, \
+             count / batch steps an epoch (TensorFlow's MNIST next_batch)",
+        ),
+        OptionSpec::new("drop_last", false, "end each epoch with its last full batch (the partial one skipped)"),
+    ]
 }
 
 /// Loads an image data set once per process while some task holds it (a sweep's runs share
@@ -42,7 +73,13 @@ pub struct ClassifierSetup {
     /// The batch size when the config sets none.
     pub default_batch_size: usize,
     pub augment: Option<Augment>,
+    /// The data set's per-channel constants (`normalize = "constants"`).
     pub normalize: Normalize,
+    /// The training split's images to train on (`None`: all; TensorFlow's MNIST split leaves
+    /// out the first 5,000).
+    pub train_images: Option<std::ops::Range<usize>>,
+    /// Each input pixel the mean of a block this wide (1: the images as they are).
+    pub downsample: usize,
     /// An L2 term `l2 / 2 * sum(w²)` added to the loss (0: none). The reported training loss
     /// stays the cross-entropy.
     pub l2: f64,
@@ -82,50 +119,71 @@ impl Classifier {
     pub fn new(ctx: &TaskContext, setup: ClassifierSetup, build_net: BuildNet) -> anyhow::Result<Self> {
         let d = setup.data;
         anyhow::ensure!(setup.normalize.mean.len() == d.channels, "normalisation for {} channels", d.channels);
+        let k = setup.downsample.max(1);
+        anyhow::ensure!(
+            d.height.is_multiple_of(k) && d.width.is_multiple_of(k),
+            "task `{}`: downsample = {k} does not divide the {}x{} images of {}; use a divisor of both sides",
+            ctx.info.name,
+            d.height,
+            d.width,
+            d.name
+        );
+        let range = setup.train_images.clone().unwrap_or(0..d.train.count);
+        anyhow::ensure!(
+            range.end <= d.train.count,
+            "task `{}`: training images {range:?} of a split of {}",
+            ctx.info.name,
+            d.train.count
+        );
         let params = Params::new(SeededRng::new(ctx.seed).fork("init"), DType::F32, ctx.device);
         let net = build_net(&params.root(), &d)?;
         let trainable = params.trainable();
         let optimizer = ctx.build_optimizer(MAIN, trainable.clone())?;
-        let train_count = subset(ctx.count("train_subset"), d.train.count);
+        let train_count = subset(ctx.count("train_subset"), range.len());
         let test_count = subset(ctx.count("test_subset"), d.test.count);
         let batch_size = ctx.batch_size.unwrap_or(setup.default_batch_size);
-        let steps_per_epoch = train_count.div_ceil(batch_size) as u64;
-        let order = SeededRng::new(ctx.seed).fork("data-order");
+        // Standardisation uses each split's statistics over all its images (not the subsets),
+        // as the authors' code computes them on the arrays it loaded.
+        let normalize = |test: bool| match ctx.string("normalize") {
+            "scale" => Normalize::unit(d.channels),
+            "standardize" if test => Normalize::standardize(&d, &d.test, 0, d.test.count, k),
+            "standardize" => Normalize::standardize(&d, &d.train, range.start, range.len(), k),
+            _ => setup.normalize.clone(),
+        };
+        let order = match ctx.string("order") {
+            "fixed" => Order::Fixed,
+            "stream" => Order::Stream,
+            _ => Order::Shuffle,
+        };
+        let order_rng = SeededRng::new(ctx.seed).fork("data-order");
         let train = Sampler {
-            data: d.clone(),
-            test: false,
-            count: train_count,
-            batch_size,
+            first: range.start,
             augment: setup.augment,
-            normalize: setup.normalize.clone(),
+            downsample: k,
+            order,
+            drop_last: ctx.flag("drop_last"),
+            ..Sampler::new(d.clone(), false, train_count, batch_size, normalize(false))
         };
-        let eval = Sampler {
-            data: d,
-            test: true,
-            count: test_count,
-            batch_size: 500,
-            augment: None,
-            normalize: setup.normalize,
-        };
+        let eval = Sampler { downsample: k, ..Sampler::new(d.clone(), true, test_count, 500, normalize(true)) };
         Ok(Self {
             net,
             params,
             l2: setup.l2,
             penalized: if setup.l2 > 0.0 { trainable } else { Vec::new() },
             optimizer,
-            batches: train.clone().spawn(order.clone(), 0),
+            batches: train.clone().spawn(order_rng.clone(), 0),
+            steps_per_epoch: train.steps_per_epoch(),
             train,
-            order,
+            order: order_rng,
             eval,
-            steps_per_epoch,
             device: ctx.device.clone(),
         })
     }
 
     fn tensors(&self, images: Vec<f32>, labels: Vec<u32>) -> candle::Result<(Tensor, Tensor)> {
-        let d = &self.eval.data;
+        let (c, h, w) = self.eval.dims();
         let n = labels.len();
-        let x = Tensor::from_vec(images, (n, d.channels, d.height, d.width), &self.device)?;
+        let x = Tensor::from_vec(images, (n, c, h, w), &self.device)?;
         let y = Tensor::from_vec(labels, n, &self.device)?;
         Ok((x, y))
     }
@@ -159,14 +217,15 @@ impl Task for Classifier {
 
     fn evaluate(&mut self) -> anyhow::Result<Metrics> {
         let (mut loss_sum, mut correct) = (0.0f64, 0.0f64);
-        let (d, n) = (self.eval.data.clone(), self.eval.count);
+        let n = self.eval.count;
+        let (c, h, w) = self.eval.dims();
         for start in (0..n).step_by(self.eval.batch_size) {
             let chunk = start..(start + self.eval.batch_size).min(n);
-            let mut images = Vec::with_capacity(chunk.len() * d.channels * d.height * d.width);
+            let mut images = Vec::with_capacity(chunk.len() * c * h * w);
             for i in chunk.clone() {
                 self.eval.image_into(i, None, &mut images);
             }
-            let labels = d.test.labels[chunk.clone()].to_vec();
+            let labels = chunk.clone().map(|i| self.eval.label(i)).collect();
             let (x, y) = self.tensors(images, labels)?;
             let logits = self.net.forward_t(&x, false)?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
@@ -187,5 +246,44 @@ impl Task for Classifier {
         super::restore_model(&self.params, state)?;
         self.batches = self.train.clone().spawn(self.order.clone(), step);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use optimizers::HyperValue;
+
+    use crate::task::find;
+
+    #[test]
+    fn pipeline_options_are_declared_with_todays_defaults_and_checked_at_plan_time() {
+        for name in
+            ["cifar10-resnet18", "cifar100-densenet-adashift", "tinyimagenet-densenet", "mnist-mlp", "mnist-logreg"]
+        {
+            let info = find(name).unwrap();
+            let resolved = info.resolve_options(&BTreeMap::new()).unwrap();
+            let normalize = if name.starts_with("mnist") { "scale" } else { "constants" };
+            assert_eq!(resolved["normalize"], HyperValue::Str(normalize.into()), "{name}");
+            assert_eq!(resolved["order"], HyperValue::Str("shuffle".into()), "{name}");
+            assert_eq!(resolved["drop_last"], HyperValue::Bool(false), "{name}");
+            assert_eq!(resolved.contains_key("downsample"), name.starts_with("tiny"), "{name}");
+            assert_eq!(resolved.contains_key("split"), name.starts_with("mnist"), "{name}");
+            for (key, bad) in [("normalize", "bogus"), ("order", "sorted")] {
+                let given = BTreeMap::from([(key.to_string(), HyperValue::Str(bad.into()))]);
+                let (at, message) = info.resolve_options(&given).unwrap_err();
+                assert_eq!(at, key);
+                assert!(message.contains("must be one of"), "{message}");
+            }
+        }
+        let mnist = find("mnist-mlp").unwrap();
+        let constants = BTreeMap::from([("normalize".to_string(), HyperValue::Str("constants".into()))]);
+        assert!(mnist.resolve_options(&constants).is_err(), "MNIST has no per-channel constants");
+        let tiny = find("tinyimagenet-densenet").unwrap();
+        let zero = BTreeMap::from([("downsample".to_string(), HyperValue::Int(0))]);
+        assert!(tiny.resolve_options(&zero).is_err());
+        let fill = BTreeMap::from([("crop_fill".to_string(), HyperValue::Str("normalized".into()))]);
+        assert!(tiny.resolve_options(&fill).is_ok());
     }
 }

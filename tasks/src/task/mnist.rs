@@ -6,21 +6,55 @@
 //! (`MulitiLayer_MNIST/neural_network_raw.py`), weights `N(0, 0.01²)` and zero biases for the
 //! logistic regression (`TF_MNIST_Logistic/mnist_logistic.py`); the default is PyTorch's
 //! `nn.Linear` initialisation.
+//!
+//! Both files read MNIST with TensorFlow's `input_data.read_data_sets`
+//! (`tensorflow/contrib/learn/python/learn/datasets/mnist.py`): its validation set is the FIRST
+//! 5,000 training images and its training set the remaining 55,000 (images 5,000..60,000, not the
+//! first 55,000), batches come from `next_batch` (a permutation per epoch, batches across epoch
+//! ends: `order = "stream"`), `int(55000 / batch_size)` steps an epoch, and the test accuracy is
+//! of the 10,000 test images (`mnist.test`; the validation set is never used). `split =
+//! "tensorflow"` trains on those 55,000; evaluation stays on the test set, as theirs.
 
 use models::mlp::{Activation, Init, Mlp};
 
-use super::classify::{metrics, shared_images, Classifier, ClassifierSetup, Normalize};
+use super::classify::{metrics, pipeline_options, shared_images, Classifier, ClassifierSetup, Normalize};
 use super::{Budget, Family, OptionSpec, Task, TaskContext, TaskInfo, MAIN_ONLY};
 use crate::schedule::Schedule;
 
 const ACTIVATIONS: &[&str] = &["relu", "none", "tanh", "sigmoid"];
 const INITS: &[&str] = &["pytorch", "normal"];
 
+/// The size of TensorFlow's MNIST validation set, the first images of the training split.
+const TF_VALIDATION: usize = 5000;
+
+/// The subsets, the split and the pipeline options of every MNIST task.
 fn subsets() -> Vec<OptionSpec> {
-    vec![
-        OptionSpec::new("train_subset", 0i64, "train on the first N images (0: all 60000)"),
+    let mut options = vec![
+        OptionSpec::new("train_subset", 0i64, "train on the first N images (0: all of the split)"),
         OptionSpec::new("test_subset", 0i64, "evaluate on the first N test images (0: all 10000)"),
-    ]
+        OptionSpec::choice(
+            "split",
+            "all",
+            &["all", "tensorflow"],
+            "all: the 60,000 training images; tensorflow: images 5,000..60,000, the 55,000 of TensorFlow's \
+             read_data_sets (its validation set, the first 5,000, left out)",
+        ),
+    ];
+    options.extend(pipeline_options(&["scale", "standardize"], "scale"));
+    options
+}
+
+/// The training images of `split` in a training split of `count` images.
+fn train_images(split: &str, count: usize) -> anyhow::Result<Option<std::ops::Range<usize>>> {
+    if split != "tensorflow" {
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        count > TF_VALIDATION,
+        "split = \"tensorflow\" leaves out the first {TF_VALIDATION} training images, and this data set has \
+         {count}; use split = \"all\""
+    );
+    Ok(Some(TF_VALIDATION..count))
 }
 
 pub fn tasks() -> Vec<TaskInfo> {
@@ -106,6 +140,8 @@ fn build(ctx: &TaskContext, dataset: &str, model: Model) -> anyhow::Result<Box<d
     };
     let setup = ClassifierSetup {
         normalize: Normalize::unit(data.channels),
+        train_images: train_images(ctx.string("split"), data.train.count)?,
+        downsample: 1,
         data,
         default_batch_size: 64,
         augment: None,
@@ -113,4 +149,17 @@ fn build(ctx: &TaskContext, dataset: &str, model: Model) -> anyhow::Result<Box<d
     };
     let classifier = Classifier::new(ctx, setup, &|b, _| Ok(Box::new(Mlp::with_init(b, &sizes, activation, init)?)))?;
     Ok(Box::new(classifier))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tensorflow_split_trains_on_the_images_after_the_first_5000() {
+        assert_eq!(train_images("all", 60000).unwrap(), None);
+        assert_eq!(train_images("tensorflow", 60000).unwrap(), Some(5000..60000));
+        let err = train_images("tensorflow", 5000).unwrap_err().to_string();
+        assert!(err.contains("first 5000") && err.contains("split = \"all\""), "{err}");
+    }
 }

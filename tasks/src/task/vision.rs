@@ -2,7 +2,10 @@
 //! CIFAR-10 and CIFAR-100 with ResNet-18/34, VGG-11/16 and DenseNet-121 (AdaBelief, Adai,
 //! AdaMod) and AdaShift's DenseNet, and `tinyimagenet-densenet` (AdaShift). Random crop with
 //! zero padding and horizontal flip (seeded), per-channel normalisation, test loss and top-1
-//! accuracy every epoch.
+//! accuracy every epoch. The input pipeline's options (normalisation, crop padding fill and
+//! offsets, data order, dropping the partial batch, Tiny-ImageNet's 2x2 downsampling) default
+//! to that PyTorch pipeline; the AdaShift configs set their authors' (see
+//! [`crate::data::batches`]).
 
 use candle::ModuleT;
 use models::densenet::DenseNet;
@@ -11,7 +14,10 @@ use models::resnet::ResNet;
 use models::vgg::Vgg;
 use models::ParamBuilder;
 
-use super::classify::{metrics, shared_images, Augment, Classifier, ClassifierSetup, Normalize};
+use super::classify::{
+    metrics, pipeline_options, shared_images, Augment, Classifier, ClassifierSetup, CropFill, CropOffsets, Normalize,
+    NORMALIZATIONS,
+};
 use super::{Budget, Family, OptionSpec, Task, TaskContext, TaskInfo, MAIN_ONLY};
 use crate::schedule::Schedule;
 
@@ -142,19 +148,46 @@ const CIFAR_MODELS: [Model; 7] = [
     Model::AdaShiftDenseNet,
 ];
 
-fn common_options() -> Vec<OptionSpec> {
-    vec![
+fn common_options(dataset: &Dataset) -> Vec<OptionSpec> {
+    let mut options = vec![
         OptionSpec::new("train_subset", 0i64, "train on the first N images (0: all)"),
         OptionSpec::new("test_subset", 0i64, "evaluate on the first N test images (0: all)"),
         OptionSpec::new("crop_padding", 4i64, "random crop after zero padding of this many pixels (0: none)"),
         OptionSpec::new("flip", true, "random horizontal flip"),
+        OptionSpec::choice(
+            "crop_fill",
+            "input",
+            &["input", "normalized"],
+            "the crop's padding: input: black pixels before normalisation (torchvision, AdaShift's ResNet); \
+             normalized: 0 after normalisation (AdaShift's DenseNets pad the standardised images)",
+        ),
+        OptionSpec::choice(
+            "crop_offsets",
+            "inclusive",
+            &["inclusive", "exclusive"],
+            "inclusive: offsets -p..=p; exclusive: -p..p after the flip (np.random.randint(0, 2p) in \
+             AdaShift's Tiny-ImageNet DenseNet)",
+        ),
         OptionSpec::new(
             "weight_decay",
             0.0,
             "an L2 term wd/2 sum(w^2) in the loss, for every optimizer (as TensorFlow's l2_loss)",
         )
         .at_least(0.0),
-    ]
+    ];
+    options.extend(pipeline_options(NORMALIZATIONS, "constants"));
+    if std::ptr::eq(dataset, &TINY) {
+        options.push(
+            OptionSpec::new(
+                "downsample",
+                1i64,
+                "average k x k pixel blocks before everything else (2: 32x32 images, as AdaShift's \
+                 Tiny-ImageNet code)",
+            )
+            .at_least(1.0),
+        );
+    }
+    options
 }
 
 /// Builds the task of one (data set, model) pair.
@@ -162,11 +195,16 @@ fn build(ctx: &TaskContext, dataset: &'static Dataset, model: Model) -> anyhow::
     let l2 = ctx.f64("weight_decay");
     let padding = ctx.count("crop_padding");
     let flip = ctx.flag("flip");
+    let fill = if ctx.string("crop_fill") == "normalized" { CropFill::Normalized } else { CropFill::Input };
+    let offsets =
+        if ctx.string("crop_offsets") == "exclusive" { CropOffsets::Exclusive } else { CropOffsets::Inclusive };
     let setup = ClassifierSetup {
         data: shared_images(dataset.name, ctx.data)?,
         default_batch_size: 128,
-        augment: (padding > 0 || flip).then_some(Augment { crop_padding: padding, flip }),
+        augment: (padding > 0 || flip).then_some(Augment { crop_padding: padding, flip, fill, offsets }),
         normalize: Normalize { mean: dataset.mean.to_vec(), std: dataset.std.to_vec() },
+        train_images: None,
+        downsample: if std::ptr::eq(dataset, &TINY) { ctx.count("downsample") } else { 1 },
         l2,
     };
     let classifier = Classifier::new(ctx, setup, &|b, data| model.build(b, data.classes, ctx))?;
@@ -175,7 +213,7 @@ fn build(ctx: &TaskContext, dataset: &'static Dataset, model: Model) -> anyhow::
 
 fn info(dataset: &'static Dataset, model: Model, batch: usize, epochs: u64) -> TaskInfo {
     let mut options = model.options();
-    options.extend(common_options());
+    options.extend(common_options(dataset));
     TaskInfo {
         name: format!("{}-{}", dataset.prefix, model.suffix()),
         family: Family::Classifier,
