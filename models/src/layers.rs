@@ -13,14 +13,16 @@ use crate::rng::{philox4x32_10, SeededRng, PHILOX_LANES};
 /// the identity.
 ///
 /// The masks come from the counter-based generator [`philox4x32_10`] (candle's `ops::dropout`
-/// draws from an unseeded generator): the key is the layer's seed (drawn from the run's
-/// generator when the model is built), the counter is `(block, call)`, where the block is a
-/// function of the element's index and `call`
-/// counts the layer's training-mode calls (one layer used several times in a step, as
-/// DenseNet's, gets a new mask at each use), and an element is kept when its 32-bit word (one
-/// of the block's four, see [`MaskOp`] for which) is below `(1 - p) 2^32`. A mask is so a pure function of `(seed, call, index)`: made in
-/// parallel over elements, never stored (the backward pass makes it again), the same on every
-/// machine, and a checkpoint holds only the call counter ([`DropoutState`]).
+/// draws from an unseeded generator), keyed by the layer's seed (drawn from the run's generator
+/// when the model is built), with the counter `(block, call)`: `call` counts the layer's
+/// training-mode calls (one layer used several times in a step, as DenseNet's, gets a new mask
+/// at each use) and `block` is a function of the element's index. Elements go in groups of 32,
+/// so that eight blocks are generated at once: element `i` is word `(i / 8) % 4` of block
+/// `8 (i / 32) + i % 8`, and is kept when that word is below `(1 - p) 2^32` (the keep
+/// probability is `1 - p` to within 2^-33). A mask is so a pure function of
+/// `(seed, call, index)`: made in parallel over elements, never stored (the backward pass makes
+/// it again), the same on every machine, and a checkpoint holds only the call counter
+/// ([`DropoutState`]).
 ///
 /// On the CPU in f32 / f64 the mask is made and applied in one pass (rayon over chunks of the
 /// tensor). On other devices and dtypes the mask is made on the host and uploaded, so that the
@@ -71,13 +73,9 @@ impl Dropout {
     }
 }
 
-/// One call's mask, a pure function of `(key, call, element)`. As a candle op it multiplies its
-/// operand by the scaled mask; its backward pass is the same op on the gradient.
-///
-/// Elements go in groups of 32 (so that the generator runs on [`PHILOX_LANES`] counters at once
-/// and the mask is applied with vector instructions): element `i` is word `(i / 8) % 4` of the
-/// Philox block of counter `(8 (i / 32) + i % 8, call)`, and is kept when that word is below
-/// `(1 - p) 2^32` (a resolution of 2^-32; PyTorch's CPU `bernoulli_` has 2^-24).
+/// One call's mask, a pure function of `(key, call, element)` laid out as [`Dropout`] says. As
+/// a candle op it multiplies its operand by the scaled mask; its backward pass is the same op on
+/// the gradient.
 #[derive(Clone, Copy, Debug)]
 struct MaskOp {
     key: u64,
