@@ -103,11 +103,25 @@ pub fn run(args: &DataArgs) -> anyhow::Result<bool> {
                 let outcome = if matches!(spec.content, catalog::Content::Images { .. }) {
                     let refreshed =
                         if *refresh { data::find_source(spec.name, &settings, true).map(drop) } else { Ok(()) };
-                    refreshed
-                        .and_then(|()| data::load_images(spec.name, &settings))
-                        .map(|d| format!("{} train / {} test images from {}", d.train.count, d.test.count, d.source))
+                    refreshed.and_then(|()| data::load_images(spec.name, &settings)).and_then(|d| {
+                        match d.record.source {
+                            // Fetching means having the sources: a cache standing in is not that.
+                            data::Origin::DecodedCache { .. } => Err(data::DataError(format!(
+                                "not fetched: its sources cannot be reached (offline); only {} is there",
+                                d.record.source.describe()
+                            ))),
+                            _ => Ok(format!(
+                                "{} train / {} test images from {}, sha256 {}",
+                                d.train.count,
+                                d.test.count,
+                                d.source,
+                                d.record.short_hash()
+                            )),
+                        }
+                    })
                 } else {
-                    data::find_source(spec.name, &settings, *refresh).map(|source| source.describe())
+                    data::find_source(spec.name, &settings, *refresh)
+                        .and_then(|source| Ok(format!("{}, sha256 {}", source.describe(), &source.key(spec)?[..12])))
                 };
                 match outcome {
                     Ok(what) => println!("{}: ok in {:.1}s: {what}", spec.name, started.elapsed().as_secs_f64()),

@@ -18,6 +18,9 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         args.dir.display()
     );
     print!("{}", report.markdown());
+    for warning in report.data_warnings() {
+        eprintln!("warning: {warning}");
+    }
     let (md, csv) = report.write(&args.dir)?;
     println!("\nwritten: {} and {}", md.display(), csv.display());
     Ok(())

@@ -386,6 +386,12 @@ mod tests {
         Arc::new(ImageData {
             name: "tiny".into(),
             source: "test".into(),
+            record: crate::data::DataRecord {
+                name: "tiny".into(),
+                source: crate::data::Origin::Unrecorded { description: "test".into() },
+                sha256: "0".repeat(64),
+                examples: Default::default(),
+            },
             channels: 3,
             height: 4,
             width: 4,

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use candle::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::provenance::{DataRecord, Origin};
 use super::{ImageData, ImageSplit};
 use crate::util::atomic::write_atomically;
 pub use crate::util::hash::{sha256_bytes, sha256_file};
@@ -28,8 +29,12 @@ pub struct Manifest {
     pub dataset: String,
     /// The SHA-256 over the source files' hashes: what the cache is keyed by.
     pub key: String,
-    /// Where the data came from.
+    /// Where the data came from, in words.
     pub source: String,
+    /// Where the data came from (absent in caches written before origins were recorded: such
+    /// a cache never stands in for its sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
     /// SHA-256 and size of the tensors file.
     pub sha256: String,
     pub bytes: u64,
@@ -84,7 +89,7 @@ impl DecodedCache {
         if let Err(mismatch) = check(&bytes, &manifest) {
             return Err(self.discard(&tensors, &manifest_path, mismatch));
         }
-        match decode(&bytes, &manifest) {
+        match decode(&bytes, &manifest, &tensors) {
             Ok(data) => Ok(Some(data)),
             Err(e) => Err(self.discard(&tensors, &manifest_path, e)),
         }
@@ -119,6 +124,7 @@ impl DecodedCache {
             dataset: data.name.clone(),
             key: key.into(),
             source: data.source.clone(),
+            origin: Some(data.record.source.root().clone()),
             sha256: sha256_bytes(&bytes),
             bytes: bytes.len() as u64,
             created_at: timestamp(),
@@ -167,7 +173,9 @@ fn check(bytes: &[u8], manifest: &Manifest) -> Result<(), String> {
     ))
 }
 
-fn decode(bytes: &[u8], manifest: &Manifest) -> Result<ImageData, String> {
+/// The data of a cache file; its record says it was read from this cache (a caller that
+/// found the sources too puts their origin in its place).
+fn decode(bytes: &[u8], manifest: &Manifest, path: &Path) -> Result<ImageData, String> {
     let tensors =
         candle::safetensors::load_buffer(bytes, &Device::Cpu).map_err(|e| format!("not safetensors ({e})"))?;
     let get = |name: &str| tensors.get(name).ok_or_else(|| format!("no tensor `{name}`"));
@@ -191,9 +199,17 @@ fn decode(bytes: &[u8], manifest: &Manifest) -> Result<ImageData, String> {
         super::catalog::Content::Images { classes, .. } => classes,
         _ => return Err(format!("{} is not an image data set", spec.name)),
     };
+    let decoded_from = manifest.origin.clone().unwrap_or(Origin::Unrecorded { description: manifest.source.clone() });
+    let record = DataRecord {
+        name: manifest.dataset.clone(),
+        source: Origin::DecodedCache { path: path.to_path_buf(), decoded_from: Box::new(decoded_from) },
+        sha256: manifest.key.clone(),
+        examples: [("train".to_string(), train.count), ("test".to_string(), test.count)].into(),
+    };
     Ok(ImageData {
         name: manifest.dataset.clone(),
         source: format!("{} (decoded cache)", manifest.source),
+        record,
         channels: c,
         height: h,
         width: w,

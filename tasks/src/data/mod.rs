@@ -12,14 +12,17 @@ pub mod cache;
 pub mod catalog;
 pub mod format;
 pub mod hub;
+pub mod provenance;
 pub mod source;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use catalog::{Content, DatasetSpec};
 use format::Split;
+pub use provenance::{DataRecord, Origin};
+use source::{absolute, spec_of, verified};
 pub use source::{find_source, locate, offline_from_env, DataSettings, Located, Source, SYSTEM_DATA_DIRS};
-use source::{spec_of, verified};
 
 /// One split of an image data set: `count` images of (C, H, W) bytes, row-major, and labels.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,8 +38,10 @@ pub struct ImageSplit {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageData {
     pub name: String,
-    /// Where it came from, for logs and results.
+    /// Where it came from, in words, for logs.
     pub source: String,
+    /// Where it came from, its hash and size, for results.
+    pub record: DataRecord,
     pub channels: usize,
     pub height: usize,
     pub width: usize,
@@ -50,6 +55,7 @@ pub struct ImageData {
 pub struct TextData {
     pub name: String,
     pub source: String,
+    pub record: DataRecord,
     pub splits: Vec<(String, Vec<String>)>,
 }
 
@@ -58,6 +64,7 @@ pub struct TextData {
 pub struct PairData {
     pub name: String,
     pub source: String,
+    pub record: DataRecord,
     pub splits: Vec<(String, Vec<(String, String)>)>,
 }
 
@@ -75,34 +82,41 @@ impl fmt::Display for DataError {
 impl std::error::Error for DataError {}
 
 /// Loads an image data set: found as in [`source`], decoded once, then read from the decoded
-/// cache.
+/// cache. Its [`ImageData::record`] says which files it came from.
 pub fn load_images(name: &str, settings: &DataSettings) -> Result<ImageData, DataError> {
     let spec = spec_of(name)?;
     let Content::Images { .. } = spec.content else {
         return Err(DataError(format!("data set `{name}` holds text, not images")));
     };
     let decoded = settings.decoded_cache();
-    let located = match locate(spec, settings, false) {
+    let located = match source::locate_or_tried(spec, settings, false)? {
         Ok(located) => located,
-        Err(err) => {
-            // Offline with no source: an intact decoded cache still serves.
-            for (_, manifest) in decoded.entries(Some(name)) {
-                if let Ok(Some(data)) = decoded.load(name, &manifest.key) {
-                    return Ok(data);
+        Err(mut tried) => {
+            let (found, refused) = stand_in(spec, settings, true);
+            if let Some(data) = found {
+                for why in refused {
+                    eprintln!("data set `{name}`: {why}");
                 }
+                return Ok(data);
             }
-            return Err(err);
+            tried.extend(refused);
+            return Err(source::unavailable(spec, &tried));
         }
     };
     // The key comes from the files' names (for Hub blobs, their SHA-256): cached Hub files are
     // read, and so checked, only when they are to be decoded.
     let (source, unchecked) = match located {
         Located::Ready(source) => (source, None),
-        Located::Cached(files, hub) => (source::cached(spec, files.clone()), Some((files, hub))),
+        Located::Cached(files, hub) => (source::cached(spec, files.clone(), &hub), Some((files, hub))),
     };
     let key = source.key(spec)?;
     match decoded.load(name, &key) {
-        Ok(Some(data)) => return Ok(data),
+        Ok(Some(mut data)) => {
+            // The cache holds exactly these files' data: the record names the files.
+            data.record.source = source.origin.clone();
+            data.source = format!("{} (decoded cache)", source.describe());
+            return Ok(data);
+        }
         Ok(None) => {}
         Err(corrupt) => eprintln!("{corrupt}; decoding {name} again from {}", source.describe()),
     }
@@ -114,14 +128,126 @@ pub fn load_images(name: &str, settings: &DataSettings) -> Result<ImageData, Dat
             (source, key)
         }
     };
-    let data = decode_images(spec, &source).map_err(|e| DataError(format!("data set `{name}`: {e}")))?;
+    let data = decode_images(spec, &source, &key).map_err(|e| DataError(format!("data set `{name}`: {e}")))?;
     if let Err(e) = decoded.store(&data, &key) {
         eprintln!("warning: could not store the decoded cache of {name}: {e}");
     }
     Ok(data)
 }
 
-fn decode_images(spec: &DatasetSpec, source: &Source) -> Result<ImageData, String> {
+/// Whether a decoded cache may stand in for a data set whose sources cannot be reached: only
+/// offline, and only a cache decoded from the catalog's Hub repository and revision or from a
+/// folder these settings name again.
+fn may_stand_in(spec: &DatasetSpec, settings: &DataSettings, origin: Option<&Origin>) -> Result<(), String> {
+    match origin.map(Origin::root) {
+        None | Some(Origin::Unrecorded { .. }) => {
+            return Err("it was written before optbench recorded where a cache's data comes from".into())
+        }
+        Some(Origin::Hub { repo, revision, .. })
+            if (repo.as_str(), revision.as_str()) != (spec.repo, spec.revision) =>
+        {
+            return Err(format!(
+                "it was decoded from {repo}@{revision}, not the catalog's {}@{}",
+                spec.repo, spec.revision
+            ))
+        }
+        Some(Origin::Local { path, .. }) => {
+            if !settings.named_dirs().any(|d| absolute(d).join(spec.folder) == *path) {
+                return Err(format!(
+                    "it was decoded from {}, a folder this run does not name (name its parent with `--data-dir` \
+                     to use this cache)",
+                    path.display()
+                ));
+            }
+        }
+        Some(_) => {}
+    }
+    if !settings.offline {
+        return Err("the run is not offline: a decoded cache stands in for unreachable sources only with \
+                    `--offline` (or OPTBENCH_OFFLINE=1, HF_HUB_OFFLINE=1)"
+            .into());
+    }
+    Ok(())
+}
+
+/// Offline with no source: the newest decoded cache that [`may_stand_in`] (decoded when `read`,
+/// else only its manifest's record), and why each other cache of the data set was not used.
+fn stand_in(spec: &DatasetSpec, settings: &DataSettings, read: bool) -> (Option<ImageData>, Vec<String>) {
+    let decoded = settings.decoded_cache();
+    let mut refused = Vec::new();
+    for (manifest_path, manifest) in decoded.entries(Some(spec.name)) {
+        let tensors = manifest_path.with_extension("safetensors");
+        let what = format!(
+            "the decoded cache {} (of {})",
+            tensors.display(),
+            manifest.origin.as_ref().map_or(manifest.source.clone(), Origin::describe)
+        );
+        if let Err(why) = may_stand_in(spec, settings, manifest.origin.as_ref()) {
+            refused.push(format!("{what}: not used: {why}"));
+            continue;
+        }
+        if !read {
+            let data = ImageData::unread(spec, &manifest, &tensors);
+            return (Some(data), refused);
+        }
+        match decoded.load(spec.name, &manifest.key) {
+            Ok(Some(data)) => return (Some(data), refused),
+            Ok(None) => refused.push(format!("{what}: not readable as a cache of this version")),
+            Err(corrupt) => refused.push(corrupt),
+        }
+    }
+    (None, refused)
+}
+
+impl ImageData {
+    /// The record of a decoded cache, from its manifest only (no images).
+    fn unread(spec: &DatasetSpec, manifest: &cache::Manifest, tensors: &std::path::Path) -> Self {
+        let decoded_from =
+            manifest.origin.clone().unwrap_or(Origin::Unrecorded { description: manifest.source.clone() });
+        let empty = ImageSplit { count: 0, images: Vec::new(), labels: Vec::new(), coarse_labels: None };
+        ImageData {
+            name: spec.name.into(),
+            source: manifest.source.clone(),
+            record: DataRecord {
+                name: spec.name.into(),
+                source: Origin::DecodedCache { path: tensors.to_path_buf(), decoded_from: Box::new(decoded_from) },
+                sha256: manifest.key.clone(),
+                examples: BTreeMap::new(),
+            },
+            channels: 0,
+            height: 0,
+            width: 0,
+            classes: 0,
+            train: empty.clone(),
+            test: empty,
+        }
+    }
+}
+
+/// Which data `name` would load now, without loading it and without the network: its origin
+/// and SHA-256 (the [`DataRecord`] a run would carry, its example counts left empty). For the
+/// resume check: a result whose data differs is not done.
+pub fn identify(name: &str, settings: &DataSettings) -> Result<DataRecord, DataError> {
+    let spec = spec_of(name)?;
+    let no_network = DataSettings { offline: true, ..settings.clone() };
+    let source = match source::locate_or_tried(spec, &no_network, false)? {
+        Ok(Located::Ready(source)) => source,
+        Ok(Located::Cached(files, hub)) => source::cached(spec, files, &hub),
+        Err(mut tried) => {
+            if matches!(spec.content, Content::Images { .. }) {
+                let (found, refused) = stand_in(spec, settings, false);
+                if let Some(data) = found {
+                    return Ok(data.record);
+                }
+                tried.extend(refused);
+            }
+            return Err(source::unavailable(spec, &tried));
+        }
+    };
+    Ok(DataRecord { name: name.into(), sha256: source.key(spec)?, source: source.origin, examples: BTreeMap::new() })
+}
+
+fn decode_images(spec: &DatasetSpec, source: &Source, key: &str) -> Result<ImageData, String> {
     let Content::Images { channels, height, width, classes, .. } = spec.content else {
         unreachable!("checked by load_images")
     };
@@ -141,7 +267,23 @@ fn decode_images(spec: &DatasetSpec, source: &Source) -> Result<ImageData, Strin
             return Err(format!("the {name} split has label {bad}, but the data set has {classes} classes"));
         }
     }
-    Ok(ImageData { name: spec.name.into(), source: source.describe(), channels, height, width, classes, train, test })
+    let record = DataRecord {
+        name: spec.name.into(),
+        source: source.origin.clone(),
+        sha256: key.into(),
+        examples: [("train".to_string(), train.count), ("test".to_string(), test.count)].into(),
+    };
+    Ok(ImageData {
+        name: spec.name.into(),
+        source: source.describe(),
+        record,
+        channels,
+        height,
+        width,
+        classes,
+        train,
+        test,
+    })
 }
 
 /// Every split of a text or translation data set, read by its source's format.
@@ -172,7 +314,8 @@ pub fn load_text(name: &str, settings: &DataSettings) -> Result<TextData, DataEr
         Split::Lines(lines) => Some(lines),
         _ => None,
     })?;
-    Ok(TextData { name: name.into(), source: source.describe(), splits })
+    let record = text_record(spec, &source, splits.iter().map(|(s, lines)| (s, lines.len())))?;
+    Ok(TextData { name: name.into(), source: source.describe(), record, splits })
 }
 
 /// Loads a translation data set: (source, target) pairs per split.
@@ -186,5 +329,19 @@ pub fn load_pairs(name: &str, settings: &DataSettings) -> Result<PairData, DataE
         Split::Pairs(pairs) => Some(pairs),
         _ => None,
     })?;
-    Ok(PairData { name: name.into(), source: source.describe(), splits })
+    let record = text_record(spec, &source, splits.iter().map(|(s, pairs)| (s, pairs.len())))?;
+    Ok(PairData { name: name.into(), source: source.describe(), record, splits })
+}
+
+fn text_record<'a>(
+    spec: &DatasetSpec,
+    source: &Source,
+    counts: impl Iterator<Item = (&'a String, usize)>,
+) -> Result<DataRecord, DataError> {
+    Ok(DataRecord {
+        name: spec.name.into(),
+        source: source.origin.clone(),
+        sha256: source.key(spec)?,
+        examples: counts.map(|(s, n)| (s.clone(), n)).collect(),
+    })
 }

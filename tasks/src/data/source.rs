@@ -5,8 +5,9 @@
 //! 2. the Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME`), without touching the network;
 //! 3. the Hub (`HF_ENDPOINT`), unless offline (`--offline`, `OPTBENCH_OFFLINE=1` or
 //!    `HF_HUB_OFFLINE=1`);
-//! 4. offline and with no sources: the newest intact decoded cache of the data set (see
-//!    [`super::load_images`]).
+//! 4. offline only, and with no sources: an intact decoded cache of the data set decoded from
+//!    its canonical source (the catalog's Hub repository) or from a folder this run names
+//!    again (see [`super::load_images`]); a cache decoded from any other folder is never used.
 //!
 //! When none can be reached, one message says what was tried and the ways out.
 
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use super::catalog::{self, DatasetSpec};
 use super::format::{self, parquet, Format, SplitFiles};
 use super::hub::{self, Hub, HubFiles};
+use super::provenance::Origin;
 use super::{cache, DataError};
 
 /// Where data sets come from.
@@ -65,12 +67,23 @@ impl DataSettings {
     pub fn decoded_cache(&self) -> cache::DecodedCache {
         cache::DecodedCache::new(&self.cache_dir.clone().unwrap_or_else(cache::default_cache_dir))
     }
+
+    /// The folders the user named (`--data-dir`, `data_dir`), not the system ones.
+    pub fn named_dirs(&self) -> impl Iterator<Item = &PathBuf> {
+        self.data_dirs.iter().filter(|d| !SYSTEM_DATA_DIRS.iter().any(|s| Path::new(s) == d.as_path()))
+    }
+}
+
+/// `path` made absolute (against the working folder), without touching the file system: the
+/// form origins are recorded in.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The files a data set was found in, and the format that reads them.
 #[derive(Clone)]
 pub struct Source {
-    description: String,
+    pub origin: Origin,
     pub format: &'static dyn Format,
     /// The files per split.
     pub files: SplitFiles,
@@ -78,13 +91,13 @@ pub struct Source {
 
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Source").field("description", &self.description).field("files", &self.files).finish()
+        f.debug_struct("Source").field("origin", &self.origin).field("files", &self.files).finish()
     }
 }
 
 impl Source {
     pub fn describe(&self) -> String {
-        self.description.clone()
+        self.origin.describe()
     }
 
     /// The files of one split (none when the split has none).
@@ -130,6 +143,16 @@ pub fn find_source(name: &str, settings: &DataSettings, force: bool) -> Result<S
 /// [`find_source`] without reading the cached Hub files: for callers that may not need them
 /// (a decoded cache, a listing).
 pub fn locate(spec: &DatasetSpec, settings: &DataSettings, force: bool) -> Result<Located, DataError> {
+    locate_or_tried(spec, settings, force)?.map_err(|tried| unavailable(spec, &tried))
+}
+
+/// [`locate`], with what was tried when nothing was found (for a caller that adds its own lines
+/// to the message, [`unavailable`]).
+pub(super) fn locate_or_tried(
+    spec: &DatasetSpec,
+    settings: &DataSettings,
+    force: bool,
+) -> Result<Result<Located, Vec<String>>, DataError> {
     let name = spec.name;
     let mut tried = Vec::new();
     for root in &settings.data_dirs {
@@ -143,13 +166,13 @@ pub fn locate(spec: &DatasetSpec, settings: &DataSettings, force: bool) -> Resul
         let local = format::local(spec.local);
         match local.detect(&dir, spec) {
             Ok(files) => {
-                let description = format!("local files in {}", dir.display());
-                return Ok(Located::Ready(Source { description, format: local, files }));
+                let origin = Origin::Local { path: absolute(&dir), layout: "standard".into() };
+                return Ok(Ok(Located::Ready(Source { origin, format: local, files })));
             }
             Err(why) => match parquet::HubLayout.detect(&dir, spec) {
                 Ok(files) => {
-                    let description = format!("Hub-layout files in {}", dir.display());
-                    return Ok(Located::Ready(Source { description, format: &parquet::HubLayout, files }));
+                    let origin = Origin::Local { path: absolute(&dir), layout: "hub".into() };
+                    return Ok(Ok(Located::Ready(Source { origin, format: &parquet::HubLayout, files })));
                 }
                 Err(no_hub_files) => tried.push(format!("{}: {why}, and {no_hub_files}", dir.display())),
             },
@@ -158,7 +181,7 @@ pub fn locate(spec: &DatasetSpec, settings: &DataSettings, force: bool) -> Resul
     let hub = Hub::new(settings).map_err(|e| DataError(format!("data set `{name}`: {e}")))?;
     if !force {
         if let Some(files) = hub.cached(spec) {
-            return Ok(Located::Cached(files, hub));
+            return Ok(Ok(Located::Cached(files, hub)));
         }
         tried.push(format!("the Hugging Face cache {}: {} is not (fully) there", hub.cache_dir().display(), at(spec)));
     }
@@ -166,31 +189,35 @@ pub fn locate(spec: &DatasetSpec, settings: &DataSettings, force: bool) -> Resul
         tried.push(format!("the Hub ({}): not asked, offline mode", hub.endpoint()));
     } else {
         match hub.download(spec, force) {
-            Ok(files) => return Ok(Located::Ready(downloaded(spec, files, &hub))),
+            Ok(files) => return Ok(Ok(Located::Ready(downloaded(spec, files, &hub)))),
             Err(e) => tried.push(format!("the Hub ({}): {e}", hub.endpoint())),
         }
     }
-    Err(unavailable(spec, &tried))
-}
-
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
+    Ok(Err(tried))
 }
 
 fn at(spec: &DatasetSpec) -> String {
     format!("{}@{}", spec.repo, spec.revision)
 }
 
+fn hub_origin(spec: &DatasetSpec, files: &HubFiles, hub: &Hub, cached: bool) -> Origin {
+    Origin::Hub {
+        repo: spec.repo.into(),
+        revision: spec.revision.into(),
+        commit: files.commit.clone(),
+        endpoint: hub.endpoint(),
+        cached,
+    }
+}
+
 /// Files just downloaded from the Hub.
 fn downloaded(spec: &DatasetSpec, files: HubFiles, hub: &Hub) -> Source {
-    let description = format!("{} (commit {}) from {}", at(spec), short(&files.commit), hub.endpoint());
-    Source { description, format: &parquet::HubLayout, files: files.splits }
+    Source { origin: hub_origin(spec, &files, hub, false), format: &parquet::HubLayout, files: files.splits }
 }
 
 /// Files from the Hugging Face cache.
-pub(super) fn cached(spec: &DatasetSpec, files: HubFiles) -> Source {
-    let description = format!("{} (commit {}) from the Hugging Face cache", at(spec), short(&files.commit));
-    Source { description, format: &parquet::HubLayout, files: files.splits }
+pub(super) fn cached(spec: &DatasetSpec, files: HubFiles, hub: &Hub) -> Source {
+    Source { origin: hub_origin(spec, &files, hub, true), format: &parquet::HubLayout, files: files.splits }
 }
 
 /// Checks cached Hub files before using them; offline, a corrupt one is an error that says so.
@@ -216,7 +243,7 @@ pub(super) fn verified(
             return Ok(downloaded(spec, files, hub));
         }
     }
-    Ok(cached(spec, files))
+    Ok(cached(spec, files, hub))
 }
 
 fn ways_out(spec: &DatasetSpec) -> String {
@@ -233,7 +260,7 @@ fn ways_out(spec: &DatasetSpec) -> String {
     )
 }
 
-fn unavailable(spec: &DatasetSpec, tried: &[String]) -> DataError {
+pub(super) fn unavailable(spec: &DatasetSpec, tried: &[String]) -> DataError {
     let tried: Vec<String> = tried.iter().map(|t| format!("  - {t}")).collect();
     DataError(format!(
         "cannot load data set `{}` (Hugging Face repository {}, revision {}). Tried:\n{}\nWays out:\n{}",

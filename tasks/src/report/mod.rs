@@ -1,7 +1,8 @@
 //! Reports read result files only (never configs): per experiment, task and optimizer arm, the
 //! best setting (by the mean over seeds of the final primary metric), mean ± std over seeds
 //! of the final and the best value of each metric, how many runs completed, diverged or
-//! failed, and the papers' numbers where the config recorded them.
+//! failed, and the papers' numbers where the config recorded them; per task, the data its runs
+//! trained on (source and a short SHA-256), with a warning when they differ.
 
 pub mod plot;
 
@@ -71,10 +72,23 @@ impl ArmRow {
     }
 }
 
+/// The runs of a task that trained on one data set's same files.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataUse {
+    pub dataset: String,
+    /// Where the files were (for several places with the same hash, the first).
+    pub source: String,
+    pub sha256: String,
+    pub runs: usize,
+}
+
 /// A report over a folder of results.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub rows: Vec<ArmRow>,
+    /// Per (experiment, task): the data its runs used; `None` counts runs whose result does
+    /// not record its data (written by an older optbench).
+    pub data: BTreeMap<(String, String), (Vec<DataUse>, usize)>,
     /// Files that could not be read, with why.
     pub unreadable: Vec<String>,
 }
@@ -103,7 +117,7 @@ pub fn build(dir: &Path) -> Report {
 
 /// Aggregates results: a row per experiment, task and optimizer arm.
 pub fn aggregate(results: &[RunResult]) -> Report {
-    let mut report = Report::default();
+    let mut report = Report { data: data_uses(results), ..Default::default() };
     // (experiment, task, optimizer) -> setting -> results
     let mut groups: BTreeMap<(String, String, String), BTreeMap<String, Vec<&RunResult>>> = BTreeMap::new();
     for r in results {
@@ -175,6 +189,38 @@ pub fn aggregate(results: &[RunResult]) -> Report {
     report
 }
 
+/// Which data each task's runs trained on (runs of a task with data that record none are
+/// counted apart).
+fn data_uses(results: &[RunResult]) -> BTreeMap<(String, String), (Vec<DataUse>, usize)> {
+    let mut out: BTreeMap<(String, String), (Vec<DataUse>, usize)> = BTreeMap::new();
+    let with_data: std::collections::BTreeSet<&str> =
+        results.iter().filter(|r| !r.data.is_empty()).map(|r| r.task.label.as_str()).collect();
+    let uses_data = |task: &str| with_data.contains(task);
+    for r in results {
+        let key = (r.experiment.clone(), r.task.label.clone());
+        if r.data.is_empty() {
+            // Synthetic problems have none; a data task's result without records is old.
+            if r.status != Status::Failed && uses_data(&r.task.label) {
+                out.entry(key).or_default().1 += 1;
+            }
+            continue;
+        }
+        let (uses, _) = out.entry(key).or_default();
+        for d in &r.data {
+            match uses.iter_mut().find(|u| u.dataset == d.name && u.sha256 == d.sha256) {
+                Some(u) => u.runs += 1,
+                None => uses.push(DataUse {
+                    dataset: d.name.clone(),
+                    source: d.source.short(),
+                    sha256: d.sha256.clone(),
+                    runs: 1,
+                }),
+            }
+        }
+    }
+    out
+}
+
 /// `0.9712 ± 0.0021`, or `n/a`.
 fn show(stats: Option<Stats>) -> String {
     match stats {
@@ -193,12 +239,72 @@ fn number(v: f64) -> String {
 }
 
 impl Report {
+    /// Warnings about the data: a task whose runs trained on different files of a data set, or
+    /// whose results do not all say what they trained on.
+    pub fn data_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for ((experiment, task), (uses, unrecorded)) in &self.data {
+            let mut names: Vec<&str> = uses.iter().map(|u| u.dataset.as_str()).collect();
+            names.dedup();
+            for name in names {
+                let versions: Vec<String> = uses
+                    .iter()
+                    .filter(|u| u.dataset == name)
+                    .map(|u| format!("{} (sha256 {}, {} runs)", u.source, &u.sha256[..12.min(u.sha256.len())], u.runs))
+                    .collect();
+                if versions.len() > 1 {
+                    out.push(format!(
+                        "{experiment} / {task}: the runs trained on different {name} data, so they do not compare: {}",
+                        versions.join("; ")
+                    ));
+                }
+            }
+            if *unrecorded > 0 {
+                out.push(format!(
+                    "{experiment} / {task}: {unrecorded} results do not record their data (written by an older optbench)"
+                ));
+            }
+        }
+        out
+    }
+
+    /// The data lines of one task's section.
+    fn data_section(&self, out: &mut String, key: &(String, String)) {
+        let Some((uses, unrecorded)) = self.data.get(key) else { return };
+        let mut lines: Vec<String> = uses
+            .iter()
+            .map(|u| {
+                format!("{}: {} (sha256 {}), {} runs", u.dataset, u.source, &u.sha256[..12.min(u.sha256.len())], u.runs)
+            })
+            .collect();
+        if *unrecorded > 0 {
+            lines.push(format!("not recorded: {unrecorded} runs"));
+        }
+        let _ = writeln!(
+            out,
+            "
+Data: {}",
+            lines.join("; ")
+        );
+        let warnings = self.data_warnings();
+        for w in warnings.iter().filter(|w| w.starts_with(&format!("{} / {}:", key.0, key.1))) {
+            let _ = writeln!(
+                out,
+                "
+**Warning:** {w}"
+            );
+        }
+    }
+
     /// The markdown table: one section per experiment and task.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         let mut current = (String::new(), String::new());
         for row in &self.rows {
             if (row.experiment.clone(), row.task.clone()) != current {
+                if !current.0.is_empty() {
+                    self.data_section(&mut out, &current);
+                }
                 current = (row.experiment.clone(), row.task.clone());
                 let primary = row.primary();
                 let direction = match primary.map(|p| p.goal) {
@@ -253,6 +359,9 @@ impl Report {
             }
             let _ = write!(line, " {} / {} / {} |", row.completed, row.diverged, row.failed);
             let _ = writeln!(out, "{line}");
+        }
+        if !current.0.is_empty() {
+            self.data_section(&mut out, &current);
         }
         if !self.unreadable.is_empty() {
             let _ = writeln!(out, "\nUnreadable result files:\n");

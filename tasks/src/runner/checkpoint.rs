@@ -44,6 +44,10 @@ pub struct LoopState {
 pub struct Header {
     /// The run's fingerprint: a checkpoint of another setup is not resumed.
     pub fingerprint: String,
+    /// The SHA-256 of each data set the run trained on: a checkpoint made on other data is not
+    /// resumed.
+    #[serde(default)]
+    pub data: BTreeMap<String, String>,
     pub runner: LoopState,
     /// The task's scalars (`TaskState::meta`).
     pub task: serde_json::Value,

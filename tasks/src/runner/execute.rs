@@ -150,6 +150,12 @@ fn train(
         data,
     };
     let mut task = (info.build)(&ctx)?;
+    result.data = task.data();
+    for record in &result.data {
+        if let crate::data::Origin::DecodedCache { .. } = record.source {
+            observer.note(&format!("{}: offline, training on {}", spec.id(), record.describe()));
+        }
+    }
     let steps_per_epoch = task.steps_per_epoch();
     let total_steps = match spec.task.budget {
         Budget::Steps(s) => s,
@@ -280,6 +286,11 @@ fn train(
 }
 
 /// Writes the run's checkpoint atomically.
+/// Each data set's SHA-256, by name.
+fn data_hashes(task: &dyn Task) -> BTreeMap<String, String> {
+    task.data().into_iter().map(|r| (r.name, r.sha256)).collect()
+}
+
 fn save(path: &Path, spec: &RunSpec, task: &mut dyn Task, runner: &LoopState) -> anyhow::Result<()> {
     let task_state = task.state(runner.step)?;
     let mut tensors: BTreeMap<String, Tensor> =
@@ -294,6 +305,7 @@ fn save(path: &Path, spec: &RunSpec, task: &mut dyn Task, runner: &LoopState) ->
     }
     let header = Header {
         fingerprint: spec.fingerprint(),
+        data: data_hashes(task),
         runner: runner.clone(),
         task: task_state.meta,
         optimizers,
@@ -307,6 +319,7 @@ fn save(path: &Path, spec: &RunSpec, task: &mut dyn Task, runner: &LoopState) ->
 fn restore(path: &Path, spec: &RunSpec, task: &mut dyn Task) -> anyhow::Result<LoopState> {
     let mut ckpt = Checkpoint::load(path)?;
     anyhow::ensure!(ckpt.header.fingerprint == spec.fingerprint(), "it was made with another setup");
+    anyhow::ensure!(ckpt.header.data == data_hashes(task), "it was made on other data");
     let step = ckpt.header.runner.step;
     let mut optimizers = ckpt.header.optimizers.clone();
     let roles: Vec<&'static str> = task.optimizers().into_iter().map(|(role, _)| role).collect();

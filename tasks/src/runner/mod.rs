@@ -62,6 +62,39 @@ pub fn existing(spec: &RunSpec, path: &Path) -> Existing {
     }
 }
 
+/// The data sets each run would load now, found once per sweep (without the network).
+#[derive(Default)]
+pub struct DataNow {
+    found: std::collections::HashMap<String, Option<crate::data::DataRecord>>,
+}
+
+impl DataNow {
+    /// Why a finished result's data differs from what its run would load now (`None`: the
+    /// same data, or none to compare: a result without records, or data not reachable now, in
+    /// which case a rerun could not do better).
+    pub fn changed(&mut self, result: &RunResult, settings: &DataSettings) -> Option<String> {
+        for record in &result.data {
+            let now = self
+                .found
+                .entry(record.name.clone())
+                .or_insert_with(|| crate::data::identify(&record.name, settings).ok())
+                .as_ref()?;
+            if now.sha256 != record.sha256 {
+                return Some(format!(
+                    "{}: trained on {} {} (sha256 {}), but the data found now is {} (sha256 {}): running it again",
+                    result.id,
+                    record.name,
+                    record.source.describe(),
+                    record.short_hash(),
+                    now.source.describe(),
+                    now.short_hash()
+                ));
+            }
+        }
+        None
+    }
+}
+
 /// The folder a plan's results go to.
 pub fn results_dir(plan: &Plan) -> PathBuf {
     plan.out.join(&plan.experiment)
@@ -72,13 +105,20 @@ pub fn run_plan(plan: &Plan, options: &SweepOptions) -> SweepSummary {
     let mut summary = SweepSummary { total: plan.runs.len(), ..Default::default() };
     let mut pending = Vec::new();
     let mut notes = Vec::new();
+    let mut data_now = DataNow::default();
     for spec in &plan.runs {
         let path = spec.result_path(&plan.out);
         // Leftovers of a run killed while writing.
         let _ = std::fs::remove_file(record::temporary_path(&path));
         let _ = std::fs::remove_file(record::temporary_path(&checkpoint::checkpoint_path(&path)));
         match existing(spec, &path) {
-            Existing::Done(_) => summary.skipped += 1,
+            Existing::Done(_) => match RunResult::load(&path).ok().and_then(|r| data_now.changed(&r, &options.data)) {
+                Some(note) => {
+                    notes.push(note);
+                    pending.push(spec);
+                }
+                None => summary.skipped += 1,
+            },
             Existing::Changed => {
                 notes.push(format!("{}: the config changed since its result was written: running it again", spec.id()));
                 pending.push(spec);

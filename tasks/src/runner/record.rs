@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::DataRecord;
 use crate::plan::RunSpec;
 use crate::task::MetricInfo;
 pub use crate::util::atomic::{temporary_path, write_atomically};
@@ -113,6 +114,10 @@ pub struct RunResult {
     /// The step of the checkpoint this run continued from (absent when it did not resume).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_from_step: Option<u64>,
+    /// The data sets the run used: source, SHA-256, examples (empty for synthetic problems, and
+    /// in results written before data was recorded).
+    #[serde(default)]
+    pub data: Vec<DataRecord>,
     /// The task's metrics and whether each is better small or large; the first is primary.
     pub metrics: Vec<MetricInfo>,
     pub history: History,
@@ -152,6 +157,7 @@ impl RunResult {
             error: None,
             diverged_at_step: None,
             resumed_from_step: None,
+            data: Vec::new(),
             metrics,
             history: History::default(),
             final_metrics: BTreeMap::new(),

@@ -247,6 +247,10 @@ impl Task for Classifier {
         self.batches = self.train.clone().spawn(self.order.clone(), step);
         Ok(())
     }
+
+    fn data(&self) -> Vec<super::DataRecord> {
+        vec![self.train.data.record.clone()]
+    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use candle::Device;
 use optimizers::{BoxedOptimizer, HyperValue, OptimizerSpec};
 use serde::{Deserialize, Serialize};
 
-pub use crate::data::DataSettings;
+pub use crate::data::{DataRecord, DataSettings};
 use crate::schedule::Schedule;
 
 /// Metric values by name, in the order the task declares them.
@@ -286,6 +286,10 @@ pub trait Task: Send {
     /// Restores a state saved by [`Task::state`] of a task built for the same run; the next
     /// `train_step` is `step + 1`.
     fn restore(&mut self, state: &TaskState, step: u64) -> anyhow::Result<()>;
+
+    /// The data sets the task trains and evaluates on, as loaded (none for the synthetic
+    /// problems): every result records them, and a run whose data changed is run again.
+    fn data(&self) -> Vec<DataRecord>;
 }
 
 /// Sets `var` from the tensor `name` of a saved state, which must have its shape and type.

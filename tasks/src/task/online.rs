@@ -196,4 +196,8 @@ impl Task for Online {
         (self.loss_sum, self.coefficient_sum, self.steps) = (saved.loss_sum, saved.coefficient_sum, step);
         Ok(())
     }
+
+    fn data(&self) -> Vec<super::DataRecord> {
+        Vec::new() // a synthetic problem, no data set
+    }
 }

@@ -206,6 +206,10 @@ impl Task for Toy {
     fn restore(&mut self, state: &TaskState, _step: u64) -> anyhow::Result<()> {
         super::restore_var(&self.xy, state, "xy")
     }
+
+    fn data(&self) -> Vec<super::DataRecord> {
+        Vec::new() // a function, no data set
+    }
 }
 
 #[cfg(test)]

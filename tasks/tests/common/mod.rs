@@ -27,16 +27,47 @@ pub fn shared_data() -> Option<PathBuf> {
     d.join("mnist/train-images-idx3-ubyte.gz").exists().then(|| d.canonicalize().unwrap())
 }
 
+/// The caches the tests use, never the user's: one folder per test process under cargo's
+/// temporary folder for this target (decoded caches of the tests' made-up data sets must not
+/// reach `~/.cache/optbench`, where a user's run could find them).
+pub fn test_cache() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("optbench-test-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir); // a leftover of an earlier process with this id
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+    .clone()
+}
+
+/// A Hub address where nothing listens (the discard port): tests never reach the real Hub.
+pub const NO_HUB: &str = "http://127.0.0.1:9";
+
+/// Data settings that keep every cache in [`test_cache`] and never reach the real Hub.
+pub fn test_data_settings() -> DataSettings {
+    DataSettings {
+        cache_dir: Some(test_cache().join("optbench")),
+        hub_cache: Some(test_cache().join("hf").join("hub")),
+        hub_endpoint: Some(NO_HUB.into()),
+        ..Default::default()
+    }
+}
+
 /// Runs the `optbench` binary in `cwd`: (success, stdout, stderr).
 pub fn optbench(args: &[&str], cwd: &Path) -> (bool, String, String) {
     optbench_env(args, cwd, &[])
 }
 
 /// [`optbench`] with environment variables set; the offline switches of the caller's
-/// environment are cleared first.
+/// environment are cleared first, and the caches and the Hub are the tests' own
+/// ([`test_cache`], [`NO_HUB`]) unless `env` sets them.
 pub fn optbench_env(args: &[&str], cwd: &Path, env: &[(&str, &OsStr)]) -> (bool, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_optbench"));
     cmd.args(args).current_dir(cwd).env_remove("OPTBENCH_OFFLINE").env_remove("HF_HUB_OFFLINE");
+    cmd.env_remove("HF_HUB_CACHE").env_remove("XDG_CACHE_HOME");
+    cmd.env("OPTBENCH_CACHE", test_cache().join("optbench")).env("HF_HOME", test_cache().join("hf"));
+    cmd.env("HF_ENDPOINT", NO_HUB);
     cmd.envs(env.iter().copied());
     let out = cmd.output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
@@ -62,7 +93,7 @@ pub fn load(file: &Path, out: &Path) -> Plan {
 }
 
 pub fn sweep(plan: &Plan, jobs: usize) -> SweepSummary {
-    sweep_with(plan, jobs, DataSettings::default())
+    sweep_with(plan, jobs, test_data_settings())
 }
 
 pub fn sweep_with(plan: &Plan, jobs: usize, data: DataSettings) -> SweepSummary {
