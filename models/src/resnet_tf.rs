@@ -41,6 +41,16 @@
 //!   (running statistics), which equals batched evaluation.
 //! - The weights are drawn from the suite's seeded generator, not TensorFlow's: the same
 //!   distributions, not the same numbers.
+//!
+//! The training set-up around the model (for the task `cifar10-resnet18-adashift` and its
+//! configs; `main.py`, `ResNet.py` `train`, `utils.py`): batch 128, 50 epochs, the learning rate
+//! x0.1 at the start of 0-based epochs 25 and 37 (`epoch == int(self.epoch * 0.5)` or
+//! `int(self.epoch * 0.75)`); inputs divided by 255 only, no mean / std (`load_cifar10`); one
+//! permutation of the training set drawn once (`np.random.seed(777)`), then the same order every
+//! epoch; the partial last batch dropped (`len(train_x) // batch_size` = 390 steps); random
+//! horizontal flip and a random 32x32 crop of the zero-padded (4) image; optimizer epsilon 1e-8
+//! (`main.py` line 65); AdaShift lr 0.01, `keep_num` 10, `pred_g_op` max, Adam and AMSGrad 1e-3;
+//! the test accuracy is logged every 20 steps (`test_span`), on the whole test set.
 
 use candle::{Module, ModuleT, Result, Tensor};
 use candle_nn::Linear;
