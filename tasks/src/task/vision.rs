@@ -1,6 +1,7 @@
 //! The CIFAR and Tiny-ImageNet tasks behind the papers' tables: `<data set>-<model>` for
 //! CIFAR-10 and CIFAR-100 with ResNet-18/34, VGG-11/16 and DenseNet-121 (AdaBelief, Adai,
-//! AdaMod) and AdaShift's DenseNet, and `tinyimagenet-densenet` (AdaShift). Random crop with
+//! AdaMod), AdaShift's DenseNet and AdaShift's TensorFlow ResNet-18 (`cifar10-resnet18-adashift`),
+//! and `tinyimagenet-densenet` (AdaShift). Random crop with
 //! zero padding and horizontal flip (seeded), per-channel normalisation, test loss and top-1
 //! accuracy every epoch.
 
@@ -8,8 +9,9 @@ use candle::ModuleT;
 use models::densenet::DenseNet;
 use models::googlenet::GoogLeNet;
 use models::resnet::ResNet;
+use models::resnet_tf::AdaShiftResNet;
 use models::vgg::Vgg;
-use models::ParamBuilder;
+use models::{LayerSetup, ParamBuilder};
 
 use super::classify::{metrics, shared_images, Augment, Classifier, ClassifierSetup, Normalize};
 use super::{Budget, Family, OptionSpec, Task, TaskContext, TaskInfo, MAIN_ONLY};
@@ -59,6 +61,8 @@ enum Model {
     AdaShiftDenseNet,
     /// AdaShift's Tiny-ImageNet DenseNet (depth 28, growth 12, dropout 0.2).
     TinyDenseNet,
+    /// AdaShift's TensorFlow ResNet-18 (pre-activation, widths 32-256, biased convolutions).
+    AdaShiftResNet18,
 }
 
 impl Model {
@@ -72,6 +76,7 @@ impl Model {
             Model::GoogLeNet => "googlenet",
             Model::AdaShiftDenseNet => "densenet-adashift",
             Model::TinyDenseNet => "densenet",
+            Model::AdaShiftResNet18 => "resnet18-adashift",
         }
     }
 
@@ -85,6 +90,7 @@ impl Model {
             Model::GoogLeNet => "GoogLeNet",
             Model::AdaShiftDenseNet => "AdaShift's DenseNet (k 24, blocks 6-12-48-32, dropout 0.2)",
             Model::TinyDenseNet => "AdaShift's DenseNet (depth 28, k 12, dropout 0.2)",
+            Model::AdaShiftResNet18 => "AdaShift's ResNet-18 (TensorFlow, pre-activation, widths 32-256)",
         }
     }
 
@@ -118,16 +124,26 @@ impl Model {
             Model::ResNet34 => Box::new(ResNet::resnet34(b, classes, width()?)?),
             Model::Vgg11 => Box::new(Vgg::vgg11(b, classes, width()?)?),
             Model::Vgg16 => Box::new(Vgg::vgg16(b, classes, width()?)?),
-            Model::DenseNet121 => Box::new(DenseNet::densenet121(b, classes, width()?)?),
+            Model::DenseNet121 => Box::new(DenseNet::densenet121(b, classes, width()?, &LayerSetup::default())?),
             Model::GoogLeNet => Box::new(GoogLeNet::new(b, classes, width()?)?),
-            Model::AdaShiftDenseNet => Box::new(DenseNet::adashift_cifar(b, classes, positive("growth")?, dropout()?)?),
+            Model::AdaShiftDenseNet => Box::new(DenseNet::adashift_cifar(
+                b,
+                classes,
+                positive("growth")?,
+                dropout()?,
+                &DenseNet::adashift_cifar_setup(),
+            )?),
             Model::TinyDenseNet => Box::new(DenseNet::adashift_tiny_imagenet(
                 b,
                 classes,
                 positive("depth")?,
                 positive("growth")?,
                 dropout()?,
+                &DenseNet::adashift_tiny_imagenet_setup(),
             )?),
+            Model::AdaShiftResNet18 => {
+                Box::new(AdaShiftResNet::resnet18(b, classes, width()?, &AdaShiftResNet::tensorflow_setup())?)
+            }
         })
     }
 }
@@ -202,5 +218,8 @@ pub fn tasks() -> Vec<TaskInfo> {
         }
     }
     out.push(info(&TINY, Model::TinyDenseNet, 64, 300));
+    // `ResNet-CIFAR10/main.py`: `--batch_size 128`, `epoch_num = 50` (the learning rate x0.1 at
+    // 0-based epochs 25 and 37, `ResNet.py` line 203: a config's schedule).
+    out.push(info(&CIFAR10, Model::AdaShiftResNet18, 128, 50));
     out
 }
