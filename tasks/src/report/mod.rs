@@ -485,7 +485,7 @@ mod tests {
                 source: "Kingma & Ba, \"Adam\"\nfig. 2".into(),
             }],
         };
-        let csv = Report { rows: vec![row], unreadable: Vec::new() }.csv();
+        let csv = Report { rows: vec![row], ..Default::default() }.csv();
         let lines: Vec<&str> = csv.splitn(2, '\n').collect();
         assert!(
             lines[0].starts_with("experiment,task,optimizer,best_setting,lr,") && lines[0].ends_with("paper_source")
