@@ -13,7 +13,7 @@ use models::resnet_tf::AdaShiftResNet;
 use models::vgg::Vgg;
 use models::{LayerSetup, ParamBuilder};
 
-use super::classify::{metrics, shared_images, Augment, Classifier, ClassifierSetup, Normalize};
+use super::classify::{count_parameters, metrics, shared_images, Augment, Classifier, ClassifierSetup, Normalize};
 use super::{Budget, Family, OptionSpec, Task, TaskContext, TaskInfo, MAIN_ONLY};
 use crate::schedule::Schedule;
 
@@ -22,6 +22,8 @@ struct Dataset {
     prefix: &'static str,
     name: &'static str,
     title: &'static str,
+    /// Classes, for counting a model's parameters without loading the data.
+    classes: usize,
     mean: [f32; 3],
     std: [f32; 3],
 }
@@ -30,6 +32,7 @@ static CIFAR10: Dataset = Dataset {
     prefix: "cifar10",
     name: "cifar10",
     title: "CIFAR-10",
+    classes: 10,
     mean: [0.4914, 0.4822, 0.4465],
     std: [0.2023, 0.1994, 0.2010],
 };
@@ -37,6 +40,7 @@ static CIFAR100: Dataset = Dataset {
     prefix: "cifar100",
     name: "cifar100",
     title: "CIFAR-100",
+    classes: 100,
     mean: [0.5071, 0.4865, 0.4409],
     std: [0.2673, 0.2564, 0.2762],
 };
@@ -44,6 +48,7 @@ static TINY: Dataset = Dataset {
     prefix: "tinyimagenet",
     name: "tiny-imagenet",
     title: "Tiny-ImageNet",
+    classes: 200,
     mean: [0.4802, 0.4481, 0.3975],
     std: [0.2302, 0.2265, 0.2262],
 };
@@ -206,6 +211,7 @@ fn info(dataset: &'static Dataset, model: Model, batch: usize, epochs: u64) -> T
         optimizers: MAIN_ONLY,
         clip_norm: None,
         build: Box::new(move |ctx| build(ctx, dataset, model)),
+        parameters: Some(Box::new(move |ctx| count_parameters(|b| model.build(b, dataset.classes, ctx)))),
     }
 }
 
