@@ -297,11 +297,19 @@ pub struct Conv2d {
     bias: Option<Tensor>,
     stride: usize,
     padding: usize,
+    /// TensorFlow's `padding='SAME'` instead of `padding` (see [`tf_same_padding`]).
+    tf_same: bool,
 }
 
 impl Conv2d {
     pub fn new(weight: Tensor, bias: Option<Tensor>, stride: usize, padding: usize) -> Self {
-        Self { weight, bias, stride, padding }
+        Self { weight, bias, stride, padding, tf_same: false }
+    }
+
+    /// The same layer with TensorFlow's `padding='SAME'` in place of its symmetric padding:
+    /// the padding is worked out from each input's size, asymmetric where TensorFlow's is.
+    pub fn tf_same(self) -> Self {
+        Self { tf_same: true, ..self }
     }
 
     pub fn weight(&self) -> &Tensor {
@@ -336,9 +344,37 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<T
     x.contiguous()?.apply_op2(&w.contiguous()?, ConvOp(g))
 }
 
+/// TensorFlow's `SAME` padding of one spatial dimension of `size` for a `kernel` at `stride`,
+/// as (before, after): the output has `ceil(size / stride)` elements and the padding
+/// `max((out - 1) stride + kernel - size, 0)` is split with the odd element after (bottom,
+/// right). A 3x3 stride-2 convolution of an even size pads (0, 1) where PyTorch's `padding=1`
+/// pads (1, 1); a 1x1 stride-2 one pads nothing.
+pub fn tf_same_padding(size: usize, kernel: usize, stride: usize) -> (usize, usize) {
+    let out = size.div_ceil(stride);
+    let total = ((out.max(1) - 1) * stride + kernel).saturating_sub(size);
+    (total / 2, total - total / 2)
+}
+
+/// The convolution of `x` with TensorFlow's `SAME` padding: the op above when the padding is
+/// symmetric, after an explicit zero padding otherwise.
+pub fn conv2d_tf_same(x: &Tensor, w: &Tensor, stride: usize) -> Result<Tensor> {
+    let (_, _, h, wd) = x.dims4()?;
+    let k = w.dim(2)?;
+    let (top, bottom) = tf_same_padding(h, k, stride);
+    let (left, right) = tf_same_padding(wd, k, stride);
+    if top == bottom && left == right && top == left {
+        return conv2d(x, w, stride, top);
+    }
+    conv2d(&x.pad_with_zeros(2, top, bottom)?.pad_with_zeros(3, left, right)?, w, stride, 0)
+}
+
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let out = conv2d(x, &self.weight, self.stride, self.padding)?;
+        let out = if self.tf_same {
+            conv2d_tf_same(x, &self.weight, self.stride)?
+        } else {
+            conv2d(x, &self.weight, self.stride, self.padding)?
+        };
         match &self.bias {
             Some(b) => add_channel_bias(&out, b),
             None => Ok(out),
@@ -449,6 +485,24 @@ mod tests {
         for v in [&x, &b] {
             assert!(max_diff(g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap())? < 1e-12);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn tensorflow_same_padding() -> Result<()> {
+        assert_eq!(tf_same_padding(32, 3, 1), (1, 1));
+        assert_eq!(tf_same_padding(32, 3, 2), (0, 1));
+        assert_eq!(tf_same_padding(32, 1, 2), (0, 0));
+        assert_eq!(tf_same_padding(32, 7, 2), (2, 3));
+        assert_eq!(tf_same_padding(5, 3, 2), (1, 1));
+        // 3x3 stride 2 on a 4x4 image 0..15 with a kernel of ones: windows rows / columns
+        // 0-2 and 2-4, the 4th (zero) added after; symmetric padding would start at -1.
+        let x = Tensor::arange(0f32, 16.0, &candle::Device::Cpu)?.reshape((1, 1, 4, 4))?;
+        let w = Tensor::ones((1, 1, 3, 3), DType::F32, &candle::Device::Cpu)?;
+        let y = Conv2d::new(w.clone(), None, 2, 1).tf_same().forward(&x)?;
+        assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, [45.0, 39.0, 66.0, 50.0]);
+        let symmetric = Conv2d::new(w, None, 2, 1).forward(&x)?;
+        assert_eq!(symmetric.flatten_all()?.to_vec1::<f32>()?[0], 10.0);
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //!
 //! - [`mlp`]: MLPs and logistic regression for MNIST-sized inputs (AdaShift's MNIST setups).
 //! - [`resnet`]: ResNet-18 / 34 for CIFAR.
+//! - [`resnet_tf`]: AdaShift's TensorFlow ResNet-18 (pre-activation, widths 32-256).
 //! - [`vgg`]: VGG-11 / 16 with BatchNorm for CIFAR.
 //! - [`densenet`]: DenseNet-121 for CIFAR, and AdaShift's smaller DenseNets.
 //! - [`googlenet`]: GoogLeNet for CIFAR.
@@ -19,6 +20,7 @@ pub mod layers;
 pub mod mlp;
 pub mod norm;
 pub mod resnet;
+pub mod resnet_tf;
 pub mod rng;
 pub mod vgg;
 

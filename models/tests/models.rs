@@ -12,6 +12,7 @@
 //! vgg16     10 classes w 1: 14,728,266   w 0.125: 232,274   100 classes w 0.25: 935,796
 //! densenet121 10 classes w 1: 6,956,298  w 0.125: 119,146   100 classes w 1: 7,048,548
 //! googlenet 10 classes w 1: 6,166,250   w 0.125: 100,638   100 classes w 1: 6,258,500
+//! adashift-resnet18 (TensorFlow, `models/tests/fixtures/fidelity/resnet18_adashift.json`): 2,799,114
 //! adashift-densenet-cifar k 24, 10 classes: 6,365,962   k 4: 194,282
 //! adashift-densenet-tiny depth 28, k 12, 200 classes: 553,280   k 4, 200 classes: 77,680
 //! ```
@@ -20,8 +21,13 @@ use candle::{DType, Device, ModuleT, Result, Tensor};
 use models::densenet::DenseNet;
 use models::googlenet::GoogLeNet;
 use models::resnet::ResNet;
+use models::resnet_tf::AdaShiftResNet;
 use models::vgg::Vgg;
-use models::{Params, SeededRng};
+use models::{LayerSetup, Params, SeededRng};
+
+fn tf_resnet() -> LayerSetup {
+    AdaShiftResNet::tensorflow_setup()
+}
 
 type Build = fn(&models::ParamBuilder) -> Result<Box<dyn ModuleT>>;
 
@@ -38,6 +44,7 @@ fn parameter_counts_equal_pytorch() -> Result<()> {
         ("resnet18 w1/8", |b| Ok(Box::new(ResNet::resnet18(b, 10, 0.125)?)), 176_402),
         ("resnet18 c100", |b| Ok(Box::new(ResNet::resnet18(b, 100, 1.0)?)), 11_220_132),
         ("resnet34", |b| Ok(Box::new(ResNet::resnet34(b, 10, 1.0)?)), 21_282_122),
+        ("adashift resnet18", |b| Ok(Box::new(AdaShiftResNet::resnet18(b, 10, 1.0, &tf_resnet())?)), 2_799_114),
         ("resnet34 w1/8", |b| Ok(Box::new(ResNet::resnet34(b, 10, 0.125)?)), 335_154),
         ("resnet34 c100", |b| Ok(Box::new(ResNet::resnet34(b, 100, 1.0)?)), 21_328_292),
         ("vgg11", |b| Ok(Box::new(Vgg::vgg11(b, 10, 1.0)?)), 9_231_114),
@@ -45,16 +52,50 @@ fn parameter_counts_equal_pytorch() -> Result<()> {
         ("vgg16", |b| Ok(Box::new(Vgg::vgg16(b, 10, 1.0)?)), 14_728_266),
         ("vgg16 w1/8", |b| Ok(Box::new(Vgg::vgg16(b, 10, 0.125)?)), 232_274),
         ("vgg16 c100 w1/4", |b| Ok(Box::new(Vgg::vgg16(b, 100, 0.25)?)), 935_796),
-        ("densenet121", |b| Ok(Box::new(DenseNet::densenet121(b, 10, 1.0)?)), 6_956_298),
-        ("densenet121 w1/8", |b| Ok(Box::new(DenseNet::densenet121(b, 10, 0.125)?)), 119_146),
-        ("densenet121 c100", |b| Ok(Box::new(DenseNet::densenet121(b, 100, 1.0)?)), 7_048_548),
+        ("densenet121", |b| Ok(Box::new(DenseNet::densenet121(b, 10, 1.0, &LayerSetup::default())?)), 6_956_298),
+        ("densenet121 w1/8", |b| Ok(Box::new(DenseNet::densenet121(b, 10, 0.125, &LayerSetup::default())?)), 119_146),
+        ("densenet121 c100", |b| Ok(Box::new(DenseNet::densenet121(b, 100, 1.0, &LayerSetup::default())?)), 7_048_548),
         ("googlenet", |b| Ok(Box::new(GoogLeNet::new(b, 10, 1.0)?)), 6_166_250),
         ("googlenet w1/8", |b| Ok(Box::new(GoogLeNet::new(b, 10, 0.125)?)), 100_638),
         ("googlenet c100", |b| Ok(Box::new(GoogLeNet::new(b, 100, 1.0)?)), 6_258_500),
-        ("adashift densenet k24", |b| Ok(Box::new(DenseNet::adashift_cifar(b, 10, 24, 0.2)?)), 6_365_962),
-        ("adashift densenet k4", |b| Ok(Box::new(DenseNet::adashift_cifar(b, 10, 4, 0.2)?)), 194_282),
-        ("tiny densenet k12", |b| Ok(Box::new(DenseNet::adashift_tiny_imagenet(b, 200, 28, 12, 0.2)?)), 553_280),
-        ("tiny densenet k4", |b| Ok(Box::new(DenseNet::adashift_tiny_imagenet(b, 200, 28, 4, 0.2)?)), 77_680),
+        (
+            "adashift densenet k24",
+            |b| Ok(Box::new(DenseNet::adashift_cifar(b, 10, 24, 0.2, &DenseNet::adashift_cifar_setup())?)),
+            6_365_962,
+        ),
+        (
+            "adashift densenet k4",
+            |b| Ok(Box::new(DenseNet::adashift_cifar(b, 10, 4, 0.2, &DenseNet::adashift_cifar_setup())?)),
+            194_282,
+        ),
+        (
+            "tiny densenet k12",
+            |b| {
+                Ok(Box::new(DenseNet::adashift_tiny_imagenet(
+                    b,
+                    200,
+                    28,
+                    12,
+                    0.2,
+                    &DenseNet::adashift_tiny_imagenet_setup(),
+                )?))
+            },
+            553_280,
+        ),
+        (
+            "tiny densenet k4",
+            |b| {
+                Ok(Box::new(DenseNet::adashift_tiny_imagenet(
+                    b,
+                    200,
+                    28,
+                    4,
+                    0.2,
+                    &DenseNet::adashift_tiny_imagenet_setup(),
+                )?))
+            },
+            77_680,
+        ),
     ];
     for (name, build, expected) in cases {
         assert_eq!(count(build)?, expected, "{name}");
@@ -105,13 +146,43 @@ fn gradient_flow(name: &str, build: Build, size: usize, classes: usize) -> Resul
 #[test]
 fn every_trainable_variable_gets_a_gradient() -> Result<()> {
     gradient_flow("resnet18", |b| Ok(Box::new(ResNet::resnet18(b, 10, 0.0625)?)), 32, 10)?;
+    gradient_flow(
+        "adashift resnet18",
+        |b| Ok(Box::new(AdaShiftResNet::resnet18(b, 10, 0.125, &tf_resnet())?)),
+        32,
+        10,
+    )?;
     gradient_flow("resnet34", |b| Ok(Box::new(ResNet::resnet34(b, 100, 0.0625)?)), 32, 100)?;
     gradient_flow("vgg11", |b| Ok(Box::new(Vgg::vgg11(b, 10, 0.0625)?)), 32, 10)?;
     gradient_flow("vgg16", |b| Ok(Box::new(Vgg::vgg16(b, 10, 0.0625)?)), 32, 10)?;
-    gradient_flow("densenet121", |b| Ok(Box::new(DenseNet::densenet121(b, 10, 0.125)?)), 32, 10)?;
+    gradient_flow(
+        "densenet121",
+        |b| Ok(Box::new(DenseNet::densenet121(b, 10, 0.125, &LayerSetup::default())?)),
+        32,
+        10,
+    )?;
     gradient_flow("googlenet", |b| Ok(Box::new(GoogLeNet::new(b, 10, 0.0625)?)), 32, 10)?;
-    gradient_flow("adashift densenet", |b| Ok(Box::new(DenseNet::adashift_cifar(b, 10, 4, 0.2)?)), 32, 10)?;
-    gradient_flow("tiny densenet", |b| Ok(Box::new(DenseNet::adashift_tiny_imagenet(b, 200, 10, 4, 0.2)?)), 64, 200)?;
+    gradient_flow(
+        "adashift densenet",
+        |b| Ok(Box::new(DenseNet::adashift_cifar(b, 10, 4, 0.2, &DenseNet::adashift_cifar_setup())?)),
+        32,
+        10,
+    )?;
+    gradient_flow(
+        "tiny densenet",
+        |b| {
+            Ok(Box::new(DenseNet::adashift_tiny_imagenet(
+                b,
+                200,
+                10,
+                4,
+                0.2,
+                &DenseNet::adashift_tiny_imagenet_setup(),
+            )?))
+        },
+        64,
+        200,
+    )?;
     Ok(())
 }
 

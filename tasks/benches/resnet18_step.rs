@@ -33,7 +33,7 @@ fn main() -> anyhow::Result<()> {
         "resnet18" => Box::new(ResNet::resnet18(&root, 10, width)?),
         "resnet34" => Box::new(ResNet::resnet34(&root, 10, width)?),
         "vgg11" => Box::new(models::vgg::Vgg::vgg11(&root, 10, width)?),
-        "densenet121" => Box::new(models::densenet::DenseNet::densenet121(&root, 10, width)?),
+        "densenet121" => Box::new(models::densenet::DenseNet::densenet121(&root, 10, width, &Default::default())?),
         "googlenet" => Box::new(models::googlenet::GoogLeNet::new(&root, 10, width)?),
         other => anyhow::bail!("--model {other}: resnet18, resnet34, vgg11, densenet121 or googlenet"),
     };

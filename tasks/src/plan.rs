@@ -323,6 +323,14 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
                 format!("no optimizer labelled `{}` in this config", reported.optimizer),
             ));
         }
+        if reported.kind.is_none() {
+            return Err(error(
+                format!("reported[{k}].kind"),
+                "say which evaluation the paper's number is: `kind = \"final\"` (the last epoch's) or \
+                 `kind = \"best\"` (the best epoch's), so that the report compares it with the same statistic"
+                    .into(),
+            ));
+        }
     }
 
     let mut runs = Vec::new();

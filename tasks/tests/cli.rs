@@ -84,6 +84,67 @@ fn listings() {
     assert!(ok && list.as_array().unwrap().len() == optimizers::REGISTRY.len());
 }
 
+const MODELS: &str = r#"
+name = "models"
+seeds = [0, 1]
+[[tasks]]
+name = "mnist-mlp"
+options = { hidden = 100, hidden_layers = 3 }
+[[tasks]]
+name = "mnist-mlp"
+label = "mnist-mlp-wide"
+options = { hidden = 300 }
+[[tasks]]
+name = "cifar10-resnet18"
+[[tasks]]
+name = "cifar10-vgg11"
+[[tasks]]
+name = "online-sequential"
+[[optimizers]]
+name = "adam"
+"#;
+
+#[test]
+fn plan_shows_each_runs_parameter_count_without_data() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("models.toml"), MODELS).unwrap();
+    // An MLP of layer sizes s: the sum of s[i] s[i+1] weights and s[i+1] biases.
+    let mlp = |sizes: &[usize]| -> u64 { sizes.windows(2).map(|w| (w[0] * w[1] + w[1]) as u64).sum() };
+    let deep = mlp(&[784, 100, 100, 100, 10]);
+    let wide = mlp(&[784, 300, 300, 10]);
+    // The suite's CIFAR-10 ResNet-18 and VGG-11 (with BatchNorm): the counts the models' tests pin
+    // and issue 16 quotes (PyTorch's `sum(p.numel())` of the kuangliu models).
+    let expected = [
+        ("mnist-mlp", Some(deep)),
+        ("mnist-mlp-wide", Some(wide)),
+        ("cifar10-resnet18", Some(11_173_962)),
+        ("cifar10-vgg11", Some(9_231_114)),
+        ("online-sequential", None),
+    ];
+    // No data anywhere: the models are built without it.
+    let empty = tempfile::tempdir().unwrap();
+    let env = [("OPTBENCH_OFFLINE", std::ffi::OsStr::new("1"))];
+    let args = ["plan", "--json", "models.toml", "--out", empty.path().to_str().unwrap()];
+    let (ok, stdout, stderr) = common::optbench_env(&args, dir.path(), &env);
+    assert!(ok, "{stdout}\n{stderr}");
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), expected.len() * 2, "{stdout}");
+    for line in &lines {
+        let label = line["task"]["label"].as_str().unwrap();
+        let (_, count) = expected.iter().find(|(l, _)| *l == label).unwrap();
+        assert_eq!(line["parameters"].as_u64(), *count, "{label}: {line}");
+        assert!(line["seed"].is_u64() && line["optimizer"]["name"] == "adam", "the run spec is all there: {line}");
+    }
+    let (ok, stdout, stderr) =
+        common::optbench_env(&args[..1].iter().chain(&args[2..]).copied().collect::<Vec<_>>(), dir.path(), &env);
+    assert!(ok, "{stdout}\n{stderr}");
+    let line = |id: &str| stdout.lines().find(|l| l.contains(id)).unwrap_or_else(|| panic!("{id}: {stdout}"));
+    assert!(line("mnist-mlp/adam/default/seed-0").contains("[10 epochs, 99,710 parameters, to run]"), "{stdout}");
+    assert!(line("cifar10-vgg11/adam/default/seed-1").contains("9,231,114 parameters"), "{stdout}");
+    assert!(line("online-sequential/adam/default/seed-0").contains("[200000 steps, to run]"), "{stdout}");
+    assert_eq!(deep, 99_710, "the count the text line shows");
+}
+
 #[test]
 fn replay_passes_on_the_fixtures_and_fails_on_a_wrong_trajectory() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../optimizers/tests/fixtures/golden");

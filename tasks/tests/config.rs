@@ -32,6 +32,7 @@ task = "online-sequential"
 optimizer = "adashift"
 metric = "x"
 value = -1.0
+kind = "final"
 source = "AdaShift Fig. 1"
 "#;
 
@@ -48,7 +49,7 @@ optimizers:
     lr: {log: [1.0e-3, 1.0e-1], num: 3}
     keep_num: [1, 10]
 reported:
-  - {task: online-sequential, optimizer: adashift, metric: x, value: -1.0, source: "AdaShift Fig. 1"}
+  - {task: online-sequential, optimizer: adashift, metric: x, value: -1.0, kind: final, source: "AdaShift Fig. 1"}
 "#;
 
 #[test]
@@ -63,6 +64,7 @@ fn toml_and_yaml_give_the_same_plan() {
     assert_eq!(first.task.options["c1"], optimizers::HyperValue::Float(505.0), "an integer where a number goes");
     assert_eq!(first.optimizer.hyperparameters["phi"], optimizers::HyperValue::Str("max".into()));
     assert_eq!(first.reported.len(), 1);
+    assert_eq!(first.reported[0].kind, Some(tasks::config::ReportedKind::Final));
     assert_eq!(a.out, std::path::Path::new("results"));
 }
 
@@ -224,6 +226,18 @@ fn reported_metrics_labels_roles_and_clipping_are_checked() {
         err.contains("reported[0].metric: task `toy2d-abs` has no metric `test_accuracy`; its metrics: loss, x, y"),
         "{err}"
     );
+    // A paper's number says whether it is the final or the best evaluation.
+    let unsaid = "[[reported]]\ntask = \"toy2d-abs\"\noptimizer = \"adam\"\nmetric = \"loss\"\nvalue = 0.1\n";
+    let err = error("x.toml", &format!("{}{unsaid}", one_task("name = \"toy2d-abs\"")));
+    assert!(err.contains("reported[0].kind: say which evaluation the paper's number is"), "{err}");
+    let other = unsaid.replace("value = 0.1\n", "value = 0.1\nkind = \"last\"\n");
+    let err = error("x.toml", &format!("{}{other}", one_task("name = \"toy2d-abs\"")));
+    assert!(err.contains("reported[0].kind") && err.contains("unknown variant `last`"), "{err}");
+    let said = unsaid.replace("value = 0.1\n", "value = 0.1\nkind = \"best\"\n");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_config(dir.path(), "x.toml", &format!("{}{said}", one_task("name = \"toy2d-abs\"")));
+    let plan = plan::load(&file, &Overrides::default()).unwrap();
+    assert_eq!(plan.runs[0].reported[0].kind, Some(tasks::config::ReportedKind::Best));
     let long = "a".repeat(101);
     let err = error("x.toml", &one_task(&format!("name = \"toy2d-abs\"\nlabel = \"{long}\"")));
     assert!(err.contains("tasks[0].label") && err.contains("101 characters long"), "{err}");

@@ -37,6 +37,7 @@
 //! optimizer = "adabelief"
 //! metric = "test_accuracy"
 //! value = 0.952
+//! kind = "final"                     # the paper's number is the last epoch's; "best": the best epoch's
 //! source = "juntang-zhuang/Adabelief-Optimizer: curve/..."
 //! ```
 //!
@@ -203,6 +204,27 @@ pub struct TaskEntry {
 #[serde(transparent)]
 pub struct ArmEntry(pub BTreeMap<String, Value>);
 
+/// Which evaluation of a run a paper's number is: the last one, or the best one over training.
+/// A report compares it with the same statistic of the suite's runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportedKind {
+    /// The metric after the last epoch (or step) of training.
+    Final,
+    /// The best value of the metric over the evaluations of a run (a mean over runs is the
+    /// mean of each run's best, as Adai's "best test error over three runs").
+    Best,
+}
+
+impl ReportedKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportedKind::Final => "final",
+            ReportedKind::Best => "best",
+        }
+    }
+}
+
 /// A number a paper reports, to show beside the measured one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -215,6 +237,11 @@ pub struct Reported {
     pub value: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub std: Option<f64>,
+    /// Whether `value` is the final or the best evaluation. A config must say (plan checks
+    /// it); `None` only in result files written before the key existed, which a report shows
+    /// without comparing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ReportedKind>,
     #[serde(default)]
     pub source: String,
 }

@@ -480,6 +480,12 @@ mod tests {
         Arc::new(ImageData {
             name: "eleven".into(),
             source: "test".into(),
+            record: crate::data::DataRecord {
+                name: "eleven".into(),
+                source: crate::data::Origin::Unrecorded { description: "test".into() },
+                sha256: "0".repeat(64),
+                examples: Default::default(),
+            },
             channels: 3,
             height: 4,
             width: 4,

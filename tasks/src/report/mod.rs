@@ -1,8 +1,10 @@
 //! Reports read result files only (never configs): per experiment, task and optimizer arm, the
 //! best setting (by the mean over seeds of the final primary metric), mean ± std over seeds
 //! of the final and the best value of each metric, how many runs completed, diverged or
-//! failed, and the papers' numbers where the config recorded them; per task, the data its runs
-//! trained on (source and a short SHA-256), with a warning when they differ.
+//! failed, and the papers' numbers where the config recorded them, each compared with the
+//! statistic of the same kind ([`measured_like`]: a final-epoch number with the final value, a
+//! best-epoch number with the best); per task, the data its runs trained on (source and a short
+//! SHA-256), with a warning when they differ.
 
 pub mod plot;
 
@@ -10,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::config::Reported;
+use crate::config::{Reported, ReportedKind};
 use crate::runner::record::{find_results, RunResult, Status};
 use crate::task::Goal;
 use crate::util::atomic::write_atomically;
@@ -221,6 +223,33 @@ fn data_uses(results: &[RunResult]) -> BTreeMap<(String, String), (Vec<DataUse>,
     out
 }
 
+/// The measured statistic a paper's number is compared with, like with like: the mean over
+/// seeds of the final value for a final-epoch number, of each seed's best for a best-epoch
+/// one. `None` when the arm has no such metric or no completed run, or the kind is unknown.
+pub fn measured_like(row: &ArmRow, reported: &Reported) -> Option<Stats> {
+    let metric = row.metrics.iter().find(|m| m.metric == reported.metric)?;
+    match reported.kind? {
+        ReportedKind::Final => metric.last,
+        ReportedKind::Best => metric.best,
+    }
+}
+
+/// A paper's number with its kind and the difference of the like measured mean from it:
+/// `0.9117 (final; ours -0.0067)`.
+fn paper_cell(row: &ArmRow, reported: &Reported, primary: bool) -> String {
+    let std = reported.std.map(|s| format!(" ± {}", number(s))).unwrap_or_default();
+    let name = if primary { String::new() } else { format!("{} ", reported.metric) };
+    let comparison = match (reported.kind, measured_like(row, reported)) {
+        (None, _) => "kind not recorded".to_string(),
+        (Some(kind), None) => kind.as_str().to_string(),
+        (Some(kind), Some(ours)) => {
+            let diff = ours.mean - reported.value;
+            format!("{}; ours {}{}", kind.as_str(), if diff >= 0.0 { "+" } else { "" }, number(diff))
+        }
+    };
+    format!("{name}{}{std} ({comparison})", number(reported.value))
+}
+
 /// `0.9712 ± 0.0021`, or `n/a`.
 fn show(stats: Option<Stats>) -> String {
     match stats {
@@ -280,19 +309,10 @@ impl Report {
         if *unrecorded > 0 {
             lines.push(format!("not recorded: {unrecorded} runs"));
         }
-        let _ = writeln!(
-            out,
-            "
-Data: {}",
-            lines.join("; ")
-        );
+        let _ = writeln!(out, "\nData: {}", lines.join("; "));
         let warnings = self.data_warnings();
         for w in warnings.iter().filter(|w| w.starts_with(&format!("{} / {}:", key.0, key.1))) {
-            let _ = writeln!(
-                out,
-                "
-**Warning:** {w}"
-            );
+            let _ = writeln!(out, "\n**Warning:** {w}");
         }
     }
 
@@ -315,7 +335,8 @@ Data: {}",
                 let _ = writeln!(
                     out,
                     "\n## {} / {}\n\nPrimary metric `{}` ({direction}); final = last evaluation, best = best evaluation; \
-                     mean ± std over seeds of the best setting.\n",
+                     mean ± std over seeds of the best setting; paper: its number, whether it is a final \
+                     or a best one, and our mean of the same kind minus it.\n",
                     row.experiment,
                     row.task,
                     primary.map_or("?", |p| p.metric.as_str())
@@ -334,14 +355,7 @@ Data: {}",
             let paper = row
                 .reported
                 .iter()
-                .map(|r| {
-                    let std = r.std.map(|s| format!(" ± {}", number(s))).unwrap_or_default();
-                    if primary.is_some_and(|p| p.metric == r.metric) {
-                        format!("{}{std}", number(r.value))
-                    } else {
-                        format!("{} {}{std}", r.metric, number(r.value))
-                    }
-                })
+                .map(|r| paper_cell(row, r, primary.is_some_and(|p| p.metric == r.metric)))
                 .collect::<Vec<_>>()
                 .join("; ");
             let mut line = format!(
@@ -397,6 +411,8 @@ Data: {}",
             "paper_value",
             "paper_std",
             "paper_source",
+            "paper_kind",
+            "measured_like_paper",
         ];
         out.write_record(header).expect("writing to memory");
         let num = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_default();
@@ -424,6 +440,8 @@ Data: {}",
                     num(paper.map(|p| p.value)),
                     num(paper.and_then(|p| p.std)),
                     paper.map_or(String::new(), |p| p.source.clone()),
+                    paper.and_then(|p| p.kind).map_or("", ReportedKind::as_str).to_string(),
+                    num(paper.and_then(|p| measured_like(row, p)).map(|s| s.mean)),
                 ];
                 out.write_record(&record).expect("writing to memory");
             }
@@ -482,18 +500,80 @@ mod tests {
                 metric: "test_accuracy".into(),
                 value: 0.98,
                 std: None,
+                kind: Some(ReportedKind::Final),
                 source: "Kingma & Ba, \"Adam\"\nfig. 2".into(),
             }],
         };
-        let csv = Report { rows: vec![row], unreadable: Vec::new() }.csv();
+        let csv = Report { rows: vec![row], ..Default::default() }.csv();
         let lines: Vec<&str> = csv.splitn(2, '\n').collect();
         assert!(
-            lines[0].starts_with("experiment,task,optimizer,best_setting,lr,") && lines[0].ends_with("paper_source")
+            lines[0].starts_with("experiment,task,optimizer,best_setting,lr,")
+                && lines[0].ends_with("paper_source,paper_kind,measured_like_paper")
         );
         assert_eq!(
             lines[1],
             "\"table 2, left\",mnist-mlp,adam,lr-0.001,0.001,3,test_accuracy,max,true,0.5,0.25,,,2,2,0,1,0.98,,\
-             \"Kingma & Ba, \"\"Adam\"\"\nfig. 2\"\n"
+             \"Kingma & Ba, \"\"Adam\"\"\nfig. 2\",final,0.5\n"
         );
+    }
+
+    fn reported(metric: &str, value: f64, kind: Option<ReportedKind>) -> Reported {
+        Reported {
+            task: "cifar10-vgg11".into(),
+            optimizer: "adai".into(),
+            metric: metric.into(),
+            value,
+            std: None,
+            kind,
+            source: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_paper_number_is_compared_with_the_statistic_of_its_kind() {
+        let stats = |mean| Some(Stats { mean, std: 0.01, n: 3 });
+        let metric = |name: &str, goal, last, best| MetricRow {
+            metric: name.into(),
+            goal,
+            primary: name == "test_accuracy",
+            last: stats(last),
+            best: stats(best),
+        };
+        let row = ArmRow {
+            experiment: "adai-cifar".into(),
+            task: "cifar10-vgg11".into(),
+            optimizer: "adai".into(),
+            setting: "default".into(),
+            lr: Some(1.0),
+            settings_tried: 1,
+            metrics: vec![metric("test_accuracy", Goal::Max, 0.90, 0.95), metric("test_loss", Goal::Min, 0.40, 0.30)],
+            completed: 3,
+            diverged: 0,
+            failed: 0,
+            reported: Vec::new(),
+        };
+        let final_number = reported("test_accuracy", 0.91, Some(ReportedKind::Final));
+        let best_number = reported("test_accuracy", 0.94, Some(ReportedKind::Best));
+        let best_loss = reported("test_loss", 0.35, Some(ReportedKind::Best));
+        assert_eq!(measured_like(&row, &final_number).map(|s| s.mean), Some(0.90));
+        assert_eq!(measured_like(&row, &best_number).map(|s| s.mean), Some(0.95));
+        assert_eq!(measured_like(&row, &best_loss).map(|s| s.mean), Some(0.30));
+        assert_eq!(measured_like(&row, &reported("test_accuracy", 0.9, None)), None);
+        assert_eq!(measured_like(&row, &reported("bleu", 30.0, Some(ReportedKind::Final))), None);
+
+        let row = ArmRow {
+            reported: vec![final_number, best_number, best_loss, reported("test_accuracy", 0.9, None)],
+            ..row
+        };
+        let md = Report { rows: vec![row.clone()], ..Default::default() }.markdown();
+        assert!(md.contains("0.9100 (final; ours -0.0100)"), "{md}");
+        assert!(md.contains("0.9400 (best; ours +0.0100)"), "{md}");
+        assert!(md.contains("test_loss 0.3500 (best; ours -0.0500)"), "{md}");
+        assert!(md.contains("0.9000 (kind not recorded)"), "{md}");
+        let csv = Report { rows: vec![row], ..Default::default() }.csv();
+        let accuracy = csv.lines().find(|l| l.contains(",test_accuracy,")).unwrap();
+        assert!(accuracy.ends_with(",0.91,,,final,0.9"), "{accuracy}");
+        let loss = csv.lines().find(|l| l.contains(",test_loss,")).unwrap();
+        assert!(loss.ends_with(",0.35,,,best,0.3"), "{loss}");
     }
 }

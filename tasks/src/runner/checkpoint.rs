@@ -122,6 +122,7 @@ mod tests {
     fn sample() -> Checkpoint {
         let header = Header {
             fingerprint: "f".into(),
+            data: [("mnist".to_string(), "ab".repeat(32))].into(),
             runner: LoopState {
                 step: 3,
                 history: History::default(),

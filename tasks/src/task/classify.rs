@@ -88,6 +88,16 @@ pub struct ClassifierSetup {
 /// A network built on a run's parameters, for a data set.
 pub type BuildNet<'a> = &'a dyn Fn(&ParamBuilder, &ImageData) -> anyhow::Result<Box<dyn ModuleT + Send + Sync>>;
 
+/// The number of trainable scalars of the net `build_net` makes: built on the CPU from a fixed
+/// seed, without data (the count does not depend on either).
+pub fn count_parameters(
+    build_net: impl FnOnce(&ParamBuilder) -> anyhow::Result<Box<dyn ModuleT + Send + Sync>>,
+) -> anyhow::Result<usize> {
+    let params = Params::new(SeededRng::new(0).fork("init"), DType::F32, &Device::Cpu);
+    build_net(&params.root())?;
+    Ok(params.count())
+}
+
 /// A classifier being trained.
 pub struct Classifier {
     net: Box<dyn ModuleT + Send + Sync>,

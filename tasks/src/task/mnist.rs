@@ -17,7 +17,9 @@
 
 use models::mlp::{Activation, Init, Mlp};
 
-use super::classify::{metrics, pipeline_options, shared_images, Classifier, ClassifierSetup, Normalize};
+use super::classify::{
+    count_parameters, metrics, pipeline_options, shared_images, Classifier, ClassifierSetup, Normalize,
+};
 use super::{Budget, Family, OptionSpec, Task, TaskContext, TaskInfo, MAIN_ONLY};
 use crate::schedule::Schedule;
 
@@ -83,6 +85,7 @@ pub fn tasks() -> Vec<TaskInfo> {
             optimizers: MAIN_ONLY,
             clip_norm: None,
             build: Box::new(move |ctx| build(ctx, dataset, Model::LogReg)),
+            parameters: Some(Box::new(|ctx| count_parameters(|b| net(ctx, b, Model::LogReg, MNIST_INPUTS, 10)))),
         });
         let mut options = vec![
             OptionSpec::choice("activation", "relu", ACTIVATIONS, "between layers; the authors' code had none"),
@@ -110,6 +113,7 @@ pub fn tasks() -> Vec<TaskInfo> {
             optimizers: MAIN_ONLY,
             clip_norm: None,
             build: Box::new(move |ctx| build(ctx, dataset, Model::Mlp)),
+            parameters: Some(Box::new(|ctx| count_parameters(|b| net(ctx, b, Model::Mlp, MNIST_INPUTS, 10)))),
         });
     }
     out
@@ -121,10 +125,19 @@ enum Model {
     Mlp,
 }
 
-/// Builds `<data set>-logreg` or `<data set>-mlp`.
-fn build(ctx: &TaskContext, dataset: &str, model: Model) -> anyhow::Result<Box<dyn Task>> {
-    let data = shared_images(dataset, ctx.data)?;
-    let mut sizes = vec![data.channels * data.height * data.width];
+/// Pixels of an MNIST or Fashion-MNIST image (1 x 28 x 28), for counting parameters without
+/// the data; both have 10 classes.
+const MNIST_INPUTS: usize = 28 * 28;
+
+/// The network of `<data set>-logreg` or `<data set>-mlp` for `inputs` pixels and `classes`.
+fn net(
+    ctx: &TaskContext,
+    b: &models::ParamBuilder,
+    model: Model,
+    inputs: usize,
+    classes: usize,
+) -> anyhow::Result<Box<dyn candle::ModuleT + Send + Sync>> {
+    let mut sizes = vec![inputs];
     let activation = if let Model::Mlp = model {
         let (hidden, layers) = (ctx.count("hidden"), ctx.count("hidden_layers"));
         sizes.extend(std::iter::repeat_n(hidden, layers));
@@ -132,12 +145,18 @@ fn build(ctx: &TaskContext, dataset: &str, model: Model) -> anyhow::Result<Box<d
     } else {
         Activation::None
     };
-    sizes.push(data.classes);
+    sizes.push(classes);
     let init = match (ctx.string("init"), model) {
         ("normal", Model::Mlp) => Init::AUTHORS_MLP,
         ("normal", Model::LogReg) => Init::AUTHORS_LOGREG,
         _ => Init::PyTorch,
     };
+    Ok(Box::new(Mlp::with_init(b, &sizes, activation, init)?))
+}
+
+/// Builds `<data set>-logreg` or `<data set>-mlp`.
+fn build(ctx: &TaskContext, dataset: &str, model: Model) -> anyhow::Result<Box<dyn Task>> {
+    let data = shared_images(dataset, ctx.data)?;
     let setup = ClassifierSetup {
         normalize: Normalize::unit(data.channels),
         train_images: train_images(ctx.string("split"), data.train.count)?,
@@ -147,7 +166,8 @@ fn build(ctx: &TaskContext, dataset: &str, model: Model) -> anyhow::Result<Box<d
         augment: None,
         l2: 0.0,
     };
-    let classifier = Classifier::new(ctx, setup, &|b, _| Ok(Box::new(Mlp::with_init(b, &sizes, activation, init)?)))?;
+    let classifier =
+        Classifier::new(ctx, setup, &|b, d| net(ctx, b, model, d.channels * d.height * d.width, d.classes))?;
     Ok(Box::new(classifier))
 }
 

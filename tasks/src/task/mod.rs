@@ -339,6 +339,10 @@ pub fn restore_model(params: &models::Params, state: &TaskState) -> anyhow::Resu
 /// model), so that no task recovers them from its own name.
 pub type Factory = Box<dyn Fn(&TaskContext) -> anyhow::Result<Box<dyn Task>> + Send + Sync>;
 
+/// Counts the trainable scalars of a task's model for a run's options: the model built on the
+/// CPU from a fixed seed, without data (for `optbench plan`, which shows what will train).
+pub type CountParameters = Box<dyn Fn(&TaskContext) -> anyhow::Result<usize> + Send + Sync>;
+
 /// Everything the suite knows about a task name.
 pub struct TaskInfo {
     pub name: String,
@@ -360,6 +364,8 @@ pub struct TaskInfo {
     /// The gradient clipping the task's reference uses (a config's `clip_norm` overrides it).
     pub clip_norm: Option<f64>,
     pub build: Factory,
+    /// The model's parameter count; `None` for problems without a model (online, 2-D).
+    pub parameters: Option<CountParameters>,
 }
 
 impl TaskInfo {

@@ -46,6 +46,7 @@ pub fn tasks() -> Vec<TaskInfo> {
             optimizers: MAIN_ONLY,
             clip_norm: None,
             build: Box::new(build_sequential),
+            parameters: None,
         },
         TaskInfo {
             name: "online-stochastic".into(),
@@ -66,6 +67,7 @@ pub fn tasks() -> Vec<TaskInfo> {
             optimizers: MAIN_ONLY,
             clip_norm: None,
             build: Box::new(build_stochastic),
+            parameters: None,
         },
     ]
 }

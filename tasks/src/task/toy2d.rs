@@ -158,6 +158,7 @@ pub fn tasks() -> Vec<TaskInfo> {
             optimizers: MAIN_ONLY,
             clip_norm: None,
             build: Box::new(move |ctx| build(ctx, f)),
+            parameters: None,
         })
         .collect()
 }

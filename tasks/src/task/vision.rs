@@ -1,6 +1,7 @@
 //! The CIFAR and Tiny-ImageNet tasks behind the papers' tables: `<data set>-<model>` for
 //! CIFAR-10 and CIFAR-100 with ResNet-18/34, VGG-11/16 and DenseNet-121 (AdaBelief, Adai,
-//! AdaMod) and AdaShift's DenseNet, and `tinyimagenet-densenet` (AdaShift). Random crop with
+//! AdaMod), AdaShift's DenseNet and AdaShift's TensorFlow ResNet-18 (`cifar10-resnet18-adashift`),
+//! and `tinyimagenet-densenet` (AdaShift). Random crop with
 //! zero padding and horizontal flip (seeded), per-channel normalisation, test loss and top-1
 //! accuracy every epoch. The input pipeline's options (normalisation, crop padding fill and
 //! offsets, data order, dropping the partial batch, Tiny-ImageNet's 2x2 downsampling) default
@@ -11,12 +12,13 @@ use candle::ModuleT;
 use models::densenet::DenseNet;
 use models::googlenet::GoogLeNet;
 use models::resnet::ResNet;
+use models::resnet_tf::AdaShiftResNet;
 use models::vgg::Vgg;
-use models::ParamBuilder;
+use models::{LayerSetup, ParamBuilder};
 
 use super::classify::{
-    metrics, pipeline_options, shared_images, Augment, Classifier, ClassifierSetup, CropFill, CropOffsets, Normalize,
-    NORMALIZATIONS,
+    count_parameters, metrics, pipeline_options, shared_images, Augment, Classifier, ClassifierSetup, CropFill,
+    CropOffsets, Normalize, NORMALIZATIONS,
 };
 use super::{Budget, Family, OptionSpec, Task, TaskContext, TaskInfo, MAIN_ONLY};
 use crate::schedule::Schedule;
@@ -26,6 +28,8 @@ struct Dataset {
     prefix: &'static str,
     name: &'static str,
     title: &'static str,
+    /// Classes, for counting a model's parameters without loading the data.
+    classes: usize,
     mean: [f32; 3],
     std: [f32; 3],
 }
@@ -34,6 +38,7 @@ static CIFAR10: Dataset = Dataset {
     prefix: "cifar10",
     name: "cifar10",
     title: "CIFAR-10",
+    classes: 10,
     mean: [0.4914, 0.4822, 0.4465],
     std: [0.2023, 0.1994, 0.2010],
 };
@@ -41,6 +46,7 @@ static CIFAR100: Dataset = Dataset {
     prefix: "cifar100",
     name: "cifar100",
     title: "CIFAR-100",
+    classes: 100,
     mean: [0.5071, 0.4865, 0.4409],
     std: [0.2673, 0.2564, 0.2762],
 };
@@ -48,6 +54,7 @@ static TINY: Dataset = Dataset {
     prefix: "tinyimagenet",
     name: "tiny-imagenet",
     title: "Tiny-ImageNet",
+    classes: 200,
     mean: [0.4802, 0.4481, 0.3975],
     std: [0.2302, 0.2265, 0.2262],
 };
@@ -65,6 +72,8 @@ enum Model {
     AdaShiftDenseNet,
     /// AdaShift's Tiny-ImageNet DenseNet (depth 28, growth 12, dropout 0.2).
     TinyDenseNet,
+    /// AdaShift's TensorFlow ResNet-18 (pre-activation, widths 32-256, biased convolutions).
+    AdaShiftResNet18,
 }
 
 impl Model {
@@ -78,6 +87,7 @@ impl Model {
             Model::GoogLeNet => "googlenet",
             Model::AdaShiftDenseNet => "densenet-adashift",
             Model::TinyDenseNet => "densenet",
+            Model::AdaShiftResNet18 => "resnet18-adashift",
         }
     }
 
@@ -91,6 +101,7 @@ impl Model {
             Model::GoogLeNet => "GoogLeNet",
             Model::AdaShiftDenseNet => "AdaShift's DenseNet (k 24, blocks 6-12-48-32, dropout 0.2)",
             Model::TinyDenseNet => "AdaShift's DenseNet (depth 28, k 12, dropout 0.2)",
+            Model::AdaShiftResNet18 => "AdaShift's ResNet-18 (TensorFlow, pre-activation, widths 32-256)",
         }
     }
 
@@ -124,16 +135,26 @@ impl Model {
             Model::ResNet34 => Box::new(ResNet::resnet34(b, classes, width()?)?),
             Model::Vgg11 => Box::new(Vgg::vgg11(b, classes, width()?)?),
             Model::Vgg16 => Box::new(Vgg::vgg16(b, classes, width()?)?),
-            Model::DenseNet121 => Box::new(DenseNet::densenet121(b, classes, width()?)?),
+            Model::DenseNet121 => Box::new(DenseNet::densenet121(b, classes, width()?, &LayerSetup::default())?),
             Model::GoogLeNet => Box::new(GoogLeNet::new(b, classes, width()?)?),
-            Model::AdaShiftDenseNet => Box::new(DenseNet::adashift_cifar(b, classes, positive("growth")?, dropout()?)?),
+            Model::AdaShiftDenseNet => Box::new(DenseNet::adashift_cifar(
+                b,
+                classes,
+                positive("growth")?,
+                dropout()?,
+                &DenseNet::adashift_cifar_setup(),
+            )?),
             Model::TinyDenseNet => Box::new(DenseNet::adashift_tiny_imagenet(
                 b,
                 classes,
                 positive("depth")?,
                 positive("growth")?,
                 dropout()?,
+                &DenseNet::adashift_tiny_imagenet_setup(),
             )?),
+            Model::AdaShiftResNet18 => {
+                Box::new(AdaShiftResNet::resnet18(b, classes, width()?, &AdaShiftResNet::tensorflow_setup())?)
+            }
         })
     }
 }
@@ -228,6 +249,7 @@ fn info(dataset: &'static Dataset, model: Model, batch: usize, epochs: u64) -> T
         optimizers: MAIN_ONLY,
         clip_norm: None,
         build: Box::new(move |ctx| build(ctx, dataset, model)),
+        parameters: Some(Box::new(move |ctx| count_parameters(|b| model.build(b, dataset.classes, ctx)))),
     }
 }
 
@@ -240,5 +262,8 @@ pub fn tasks() -> Vec<TaskInfo> {
         }
     }
     out.push(info(&TINY, Model::TinyDenseNet, 64, 300));
+    // `ResNet-CIFAR10/main.py`: `--batch_size 128`, `epoch_num = 50` (the learning rate x0.1 at
+    // 0-based epochs 25 and 37, `ResNet.py` line 203: a config's schedule).
+    out.push(info(&CIFAR10, Model::AdaShiftResNet18, 128, 50));
     out
 }
