@@ -10,7 +10,7 @@ theirs is committed):
   `PyTorch_Experiments/classification_cifar10/models/vgg.py`, `vgg11()`;
 - `--adai`: zeke-xie/adaptive-inertia-adai (tested at e6c1b9d0), `model/googlenet.py`
   (`GoogleNet(num_class=100)`), `model/resnet.py` (`ResNet18()`), `model/vgg.py`
-  (`VGG('VGG16')`).
+  (`VGG('VGG16')`), `model/densenet.py` (`DenseNet121(num_classes=100)`).
 
 Regenerate (torch on the CPU is enough; a few seconds):
 
@@ -176,6 +176,11 @@ def main():
     vgg = load(os.path.join(args.adai, "model/vgg.py"), "adai_vgg")
     record(vgg.VGG("VGG16"), "vgg16-adai", "zeke-xie/adaptive-inertia-adai model/vgg.py VGG('VGG16')", args.adai,
            "kuangliu/pytorch-cifar's VGG-16 with BatchNorm", args.out, True)
+
+    densenet = load(os.path.join(args.adai, "model/densenet.py"), "adai_densenet")
+    record(densenet.DenseNet121(num_classes=100), "densenet121-adai",
+           "zeke-xie/adaptive-inertia-adai model/densenet.py DenseNet121(num_classes=100)", args.adai,
+           "kuangliu/pytorch-cifar's DenseNet-121 (AdaBelief's densenet.py is the same network)", args.out, True)
 
 
 if __name__ == "__main__":
