@@ -93,6 +93,19 @@ impl Params {
         Ok(())
     }
 
+    /// Sets the trainable parameter or buffer `name` to `value` (of its shape; converted to the
+    /// parameters' dtype and device): loading another implementation's weights by name.
+    pub fn set(&self, name: &str, value: &Tensor) -> Result<()> {
+        let store = self.store.lock().expect("params lock");
+        let Some((_, var)) = store.trainable.iter().chain(&store.buffers).find(|(n, _)| n == name) else {
+            candle::bail!("the model has no parameter or buffer `{name}`")
+        };
+        if var.dims() != value.dims() {
+            candle::bail!("parameter `{name}` has shape {:?}, the value {:?}", var.dims(), value.dims())
+        }
+        var.set(&value.to_dtype(self.dtype)?.to_device(&self.device)?)
+    }
+
     /// The number of trainable scalars.
     pub fn count(&self) -> usize {
         self.store.lock().expect("params lock").trainable.iter().map(|(_, v)| v.elem_count()).sum()

@@ -4,9 +4,9 @@
 //! - [`mlp`]: MLPs and logistic regression for MNIST-sized inputs (AdaShift's MNIST setups).
 //! - [`resnet`]: ResNet-18 / 34 for CIFAR.
 //! - [`resnet_tf`]: AdaShift's TensorFlow ResNet-18 (pre-activation, widths 32-256).
-//! - [`vgg`]: VGG-11 / 16 with BatchNorm for CIFAR.
+//! - [`vgg`]: VGG-11 / 16 with BatchNorm for CIFAR, and AdaBelief's VGG-11 (no BatchNorm).
 //! - [`densenet`]: DenseNet-121 for CIFAR, and AdaShift's smaller DenseNets.
-//! - [`googlenet`]: GoogLeNet for CIFAR.
+//! - [`googlenet`]: GoogLeNet for CIFAR (Adai's, with its dropout and optional BatchNorm quirk).
 //!
 //! Each takes a `width` (or growth) that scales its channels, so that tests and CPU runs can use
 //! small versions of the same architecture.

@@ -10,7 +10,9 @@
 //! ResNet-18: [2, 2, 2, 2] blocks, 11,173,962 parameters with 10 classes (11,220,132 with 100)
 //! ResNet-34: [3, 4, 6, 3] blocks, 21,282,122 parameters with 10 classes (21,328,292 with 100)
 //! ```
-//! `width` scales every channel count (for tests and CPU runs).
+//! `width` scales every channel count (for tests and CPU runs); a [`LayerSetup`] sets the
+//! initialisation and the BatchNorm constants (`LayerSetup::default()`: PyTorch's, as the
+//! authors' code). Parameters are named as in the authors' `state_dict`.
 
 use candle::{Module, ModuleT, Result, Tensor};
 use candle_nn::Linear;
@@ -18,11 +20,18 @@ use candle_nn::Linear;
 use crate::conv::Conv2d;
 use crate::norm::BatchNorm2d as BatchNorm;
 
-use crate::init::{batch_norm, conv2d, linear, ParamBuilder};
+use crate::init::{LayerSetup, ParamBuilder};
 use crate::scaled;
 
-fn conv(b: &ParamBuilder, inputs: usize, outputs: usize, kernel: usize, stride: usize) -> Result<Conv2d> {
-    conv2d(b, inputs, outputs, kernel, stride, kernel / 2, false)
+fn conv(
+    s: &LayerSetup,
+    b: &ParamBuilder,
+    inputs: usize,
+    outputs: usize,
+    kernel: usize,
+    stride: usize,
+) -> Result<Conv2d> {
+    s.conv2d(b, inputs, outputs, kernel, stride, kernel / 2, false)
 }
 
 #[derive(Debug)]
@@ -35,17 +44,20 @@ struct BasicBlock {
 }
 
 impl BasicBlock {
-    fn new(b: &ParamBuilder, inputs: usize, outputs: usize, stride: usize) -> Result<Self> {
+    fn new(s: &LayerSetup, b: &ParamBuilder, inputs: usize, outputs: usize, stride: usize) -> Result<Self> {
         let shortcut = if stride != 1 || inputs != outputs {
-            Some((conv(&b.pp("shortcut.0"), inputs, outputs, 1, stride)?, batch_norm(&b.pp("shortcut.1"), outputs)?))
+            Some((
+                conv(s, &b.pp("shortcut.0"), inputs, outputs, 1, stride)?,
+                s.batch_norm(&b.pp("shortcut.1"), outputs)?,
+            ))
         } else {
             None
         };
         Ok(Self {
-            conv1: conv(&b.pp("conv1"), inputs, outputs, 3, stride)?,
-            bn1: batch_norm(&b.pp("bn1"), outputs)?,
-            conv2: conv(&b.pp("conv2"), outputs, outputs, 3, 1)?,
-            bn2: batch_norm(&b.pp("bn2"), outputs)?,
+            conv1: conv(s, &b.pp("conv1"), inputs, outputs, 3, stride)?,
+            bn1: s.batch_norm(&b.pp("bn1"), outputs)?,
+            conv2: conv(s, &b.pp("conv2"), outputs, outputs, 3, 1)?,
+            bn2: s.batch_norm(&b.pp("bn2"), outputs)?,
             shortcut,
         })
     }
@@ -74,7 +86,7 @@ pub struct ResNet {
 
 impl ResNet {
     /// A ResNet of BasicBlocks with `blocks` per stage.
-    pub fn new(b: &ParamBuilder, blocks: [usize; 4], classes: usize, width: f64) -> Result<Self> {
+    pub fn new(b: &ParamBuilder, blocks: [usize; 4], classes: usize, width: f64, setup: &LayerSetup) -> Result<Self> {
         let stem = scaled(64, width);
         let mut inputs = stem;
         let mut layers = Vec::new();
@@ -82,24 +94,24 @@ impl ResNet {
             let outputs = scaled(64 << stage, width);
             for i in 0..count {
                 let stride = if stage > 0 && i == 0 { 2 } else { 1 };
-                layers.push(BasicBlock::new(&b.pp(format!("layer{}.{i}", stage + 1)), inputs, outputs, stride)?);
+                layers.push(BasicBlock::new(setup, &b.pp(format!("layer{}.{i}", stage + 1)), inputs, outputs, stride)?);
                 inputs = outputs;
             }
         }
         Ok(Self {
-            conv1: conv(&b.pp("conv1"), 3, stem, 3, 1)?,
-            bn1: batch_norm(&b.pp("bn1"), stem)?,
+            conv1: conv(setup, &b.pp("conv1"), 3, stem, 3, 1)?,
+            bn1: setup.batch_norm(&b.pp("bn1"), stem)?,
             blocks: layers,
-            linear: linear(&b.pp("linear"), inputs, classes, true)?,
+            linear: setup.linear(&b.pp("linear"), inputs, classes, true)?,
         })
     }
 
-    pub fn resnet18(b: &ParamBuilder, classes: usize, width: f64) -> Result<Self> {
-        Self::new(b, [2, 2, 2, 2], classes, width)
+    pub fn resnet18(b: &ParamBuilder, classes: usize, width: f64, setup: &LayerSetup) -> Result<Self> {
+        Self::new(b, [2, 2, 2, 2], classes, width, setup)
     }
 
-    pub fn resnet34(b: &ParamBuilder, classes: usize, width: f64) -> Result<Self> {
-        Self::new(b, [3, 4, 6, 3], classes, width)
+    pub fn resnet34(b: &ParamBuilder, classes: usize, width: f64, setup: &LayerSetup) -> Result<Self> {
+        Self::new(b, [3, 4, 6, 3], classes, width, setup)
     }
 }
 

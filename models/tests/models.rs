@@ -8,7 +8,8 @@
 //! ```text
 //! resnet18  10 classes w 1: 11,173,962   w 0.125: 176,402   100 classes w 1: 11,220,132
 //! resnet34  10 classes w 1: 21,282,122   w 0.125: 335,154   100 classes w 1: 21,328,292
-//! vgg11     10 classes w 1:  9,231,114   w 0.125: 145,898
+//! vgg11     10 classes w 1:  9,231,114   w 0.125: 145,898   100 classes w 1: 9,277,284
+//! vgg11-adabelief 10 classes w 1: 9,750,922  w 0.125: 153,530  100 classes w 1: 9,797,092
 //! vgg16     10 classes w 1: 14,728,266   w 0.125: 232,274   100 classes w 0.25: 935,796
 //! densenet121 10 classes w 1: 6,956,298  w 0.125: 119,146   100 classes w 1: 7,048,548
 //! googlenet 10 classes w 1: 6,166,250   w 0.125: 100,638   100 classes w 1: 6,258,500
@@ -19,11 +20,16 @@
 
 use candle::{DType, Device, ModuleT, Result, Tensor};
 use models::densenet::DenseNet;
-use models::googlenet::GoogLeNet;
+use models::googlenet::{GoogLeNet, GoogLeNetConfig};
 use models::resnet::ResNet;
 use models::resnet_tf::AdaShiftResNet;
 use models::vgg::Vgg;
 use models::{LayerSetup, Params, SeededRng};
+
+/// PyTorch's initialisation and BatchNorm constants.
+fn pytorch() -> LayerSetup {
+    LayerSetup::default()
+}
 
 fn tf_resnet() -> LayerSetup {
     AdaShiftResNet::tensorflow_setup()
@@ -40,24 +46,44 @@ fn count(build: Build) -> Result<usize> {
 #[test]
 fn parameter_counts_equal_pytorch() -> Result<()> {
     let cases: Vec<(&str, Build, usize)> = vec![
-        ("resnet18", |b| Ok(Box::new(ResNet::resnet18(b, 10, 1.0)?)), 11_173_962),
-        ("resnet18 w1/8", |b| Ok(Box::new(ResNet::resnet18(b, 10, 0.125)?)), 176_402),
-        ("resnet18 c100", |b| Ok(Box::new(ResNet::resnet18(b, 100, 1.0)?)), 11_220_132),
-        ("resnet34", |b| Ok(Box::new(ResNet::resnet34(b, 10, 1.0)?)), 21_282_122),
+        ("resnet18", |b| Ok(Box::new(ResNet::resnet18(b, 10, 1.0, &pytorch())?)), 11_173_962),
+        ("resnet18 w1/8", |b| Ok(Box::new(ResNet::resnet18(b, 10, 0.125, &pytorch())?)), 176_402),
+        ("resnet18 c100", |b| Ok(Box::new(ResNet::resnet18(b, 100, 1.0, &pytorch())?)), 11_220_132),
+        ("resnet34", |b| Ok(Box::new(ResNet::resnet34(b, 10, 1.0, &pytorch())?)), 21_282_122),
         ("adashift resnet18", |b| Ok(Box::new(AdaShiftResNet::resnet18(b, 10, 1.0, &tf_resnet())?)), 2_799_114),
-        ("resnet34 w1/8", |b| Ok(Box::new(ResNet::resnet34(b, 10, 0.125)?)), 335_154),
-        ("resnet34 c100", |b| Ok(Box::new(ResNet::resnet34(b, 100, 1.0)?)), 21_328_292),
-        ("vgg11", |b| Ok(Box::new(Vgg::vgg11(b, 10, 1.0)?)), 9_231_114),
-        ("vgg11 w1/8", |b| Ok(Box::new(Vgg::vgg11(b, 10, 0.125)?)), 145_898),
-        ("vgg16", |b| Ok(Box::new(Vgg::vgg16(b, 10, 1.0)?)), 14_728_266),
-        ("vgg16 w1/8", |b| Ok(Box::new(Vgg::vgg16(b, 10, 0.125)?)), 232_274),
-        ("vgg16 c100 w1/4", |b| Ok(Box::new(Vgg::vgg16(b, 100, 0.25)?)), 935_796),
+        ("resnet34 w1/8", |b| Ok(Box::new(ResNet::resnet34(b, 10, 0.125, &pytorch())?)), 335_154),
+        ("resnet34 c100", |b| Ok(Box::new(ResNet::resnet34(b, 100, 1.0, &pytorch())?)), 21_328_292),
+        ("vgg11", |b| Ok(Box::new(Vgg::vgg11(b, 10, 1.0, &pytorch())?)), 9_231_114),
+        ("vgg11 w1/8", |b| Ok(Box::new(Vgg::vgg11(b, 10, 0.125, &pytorch())?)), 145_898),
+        ("vgg11 c100", |b| Ok(Box::new(Vgg::vgg11(b, 100, 1.0, &pytorch())?)), 9_277_284),
+        ("vgg11 adabelief", |b| Ok(Box::new(Vgg::vgg11_adabelief(b, 10, 1.0, &Vgg::adabelief_setup())?)), 9_750_922),
+        (
+            "vgg11 adabelief c100",
+            |b| Ok(Box::new(Vgg::vgg11_adabelief(b, 100, 1.0, &Vgg::adabelief_setup())?)),
+            9_797_092,
+        ),
+        (
+            "vgg11 adabelief w1/8",
+            |b| Ok(Box::new(Vgg::vgg11_adabelief(b, 10, 0.125, &Vgg::adabelief_setup())?)),
+            153_530,
+        ),
+        ("vgg16", |b| Ok(Box::new(Vgg::vgg16(b, 10, 1.0, &pytorch())?)), 14_728_266),
+        ("vgg16 w1/8", |b| Ok(Box::new(Vgg::vgg16(b, 10, 0.125, &pytorch())?)), 232_274),
+        ("vgg16 c100 w1/4", |b| Ok(Box::new(Vgg::vgg16(b, 100, 0.25, &pytorch())?)), 935_796),
         ("densenet121", |b| Ok(Box::new(DenseNet::densenet121(b, 10, 1.0, &LayerSetup::default())?)), 6_956_298),
         ("densenet121 w1/8", |b| Ok(Box::new(DenseNet::densenet121(b, 10, 0.125, &LayerSetup::default())?)), 119_146),
         ("densenet121 c100", |b| Ok(Box::new(DenseNet::densenet121(b, 100, 1.0, &LayerSetup::default())?)), 7_048_548),
-        ("googlenet", |b| Ok(Box::new(GoogLeNet::new(b, 10, 1.0)?)), 6_166_250),
-        ("googlenet w1/8", |b| Ok(Box::new(GoogLeNet::new(b, 10, 0.125)?)), 100_638),
-        ("googlenet c100", |b| Ok(Box::new(GoogLeNet::new(b, 100, 1.0)?)), 6_258_500),
+        ("googlenet", |b| Ok(Box::new(GoogLeNet::new(b, 10, &GoogLeNetConfig::width(1.0), &pytorch())?)), 6_166_250),
+        (
+            "googlenet w1/8",
+            |b| Ok(Box::new(GoogLeNet::new(b, 10, &GoogLeNetConfig::width(0.125), &pytorch())?)),
+            100_638,
+        ),
+        (
+            "googlenet c100",
+            |b| Ok(Box::new(GoogLeNet::new(b, 100, &GoogLeNetConfig::width(1.0), &pytorch())?)),
+            6_258_500,
+        ),
         (
             "adashift densenet k24",
             |b| Ok(Box::new(DenseNet::adashift_cifar(b, 10, 24, 0.2, &DenseNet::adashift_cifar_setup())?)),
@@ -145,23 +171,34 @@ fn gradient_flow(name: &str, build: Build, size: usize, classes: usize) -> Resul
 
 #[test]
 fn every_trainable_variable_gets_a_gradient() -> Result<()> {
-    gradient_flow("resnet18", |b| Ok(Box::new(ResNet::resnet18(b, 10, 0.0625)?)), 32, 10)?;
+    gradient_flow("resnet18", |b| Ok(Box::new(ResNet::resnet18(b, 10, 0.0625, &pytorch())?)), 32, 10)?;
     gradient_flow(
         "adashift resnet18",
         |b| Ok(Box::new(AdaShiftResNet::resnet18(b, 10, 0.125, &tf_resnet())?)),
         32,
         10,
     )?;
-    gradient_flow("resnet34", |b| Ok(Box::new(ResNet::resnet34(b, 100, 0.0625)?)), 32, 100)?;
-    gradient_flow("vgg11", |b| Ok(Box::new(Vgg::vgg11(b, 10, 0.0625)?)), 32, 10)?;
-    gradient_flow("vgg16", |b| Ok(Box::new(Vgg::vgg16(b, 10, 0.0625)?)), 32, 10)?;
+    gradient_flow("resnet34", |b| Ok(Box::new(ResNet::resnet34(b, 100, 0.0625, &pytorch())?)), 32, 100)?;
+    gradient_flow("vgg11", |b| Ok(Box::new(Vgg::vgg11(b, 10, 0.0625, &pytorch())?)), 32, 10)?;
+    gradient_flow(
+        "vgg11 adabelief",
+        |b| Ok(Box::new(Vgg::vgg11_adabelief(b, 10, 0.0625, &Vgg::adabelief_setup())?)),
+        32,
+        10,
+    )?;
+    gradient_flow("vgg16", |b| Ok(Box::new(Vgg::vgg16(b, 10, 0.0625, &pytorch())?)), 32, 10)?;
     gradient_flow(
         "densenet121",
         |b| Ok(Box::new(DenseNet::densenet121(b, 10, 0.125, &LayerSetup::default())?)),
         32,
         10,
     )?;
-    gradient_flow("googlenet", |b| Ok(Box::new(GoogLeNet::new(b, 10, 0.0625)?)), 32, 10)?;
+    gradient_flow(
+        "googlenet",
+        |b| Ok(Box::new(GoogLeNet::new(b, 10, &GoogLeNetConfig::width(0.0625), &pytorch())?)),
+        32,
+        10,
+    )?;
     gradient_flow(
         "adashift densenet",
         |b| Ok(Box::new(DenseNet::adashift_cifar(b, 10, 4, 0.2, &DenseNet::adashift_cifar_setup())?)),
@@ -190,7 +227,7 @@ fn every_trainable_variable_gets_a_gradient() -> Result<()> {
 fn initialisation_follows_pytorch_and_the_seed() -> Result<()> {
     let make = |seed| -> Result<Vec<(String, Vec<f32>)>> {
         let params = Params::new(SeededRng::new(seed), DType::F32, &Device::Cpu);
-        ResNet::resnet18(&params.root(), 10, 0.125)?;
+        ResNet::resnet18(&params.root(), 10, 0.125, &pytorch())?;
         params
             .named_trainable()
             .into_iter()

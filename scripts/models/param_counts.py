@@ -53,6 +53,23 @@ def vgg(cfg, classes, width):
     return nn.Sequential(nn.Sequential(*layers), nn.Linear(cin, classes))
 
 
+def vgg_adabelief(cfg, classes, width):
+    """AdaBelief's VGG (`PyTorch_Experiments/classification_cifar10/models/vgg.py`): no
+    BatchNorm, head Dropout Linear(512, 512) ReLU Dropout Linear(512, 512) ReLU Linear."""
+    layers, cin = [], 3
+    for c in cfg:
+        if c == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            c = scaled(c, width)
+            layers += [nn.Conv2d(cin, c, 3, padding=1), nn.ReLU()]
+            cin = c
+    hidden = scaled(512, width)
+    head = nn.Sequential(nn.Dropout(), nn.Linear(cin, hidden), nn.ReLU(), nn.Dropout(), nn.Linear(hidden, hidden),
+                         nn.ReLU(), nn.Linear(hidden, classes))
+    return nn.Sequential(nn.Sequential(*layers), head)
+
+
 def densenet(growth, blocks, bottleneck, transition, stem_kernel, classes):
     mods, ch = [nn.Conv2d(3, 2 * growth, stem_kernel, bias=False)], 2 * growth
     for i, n in enumerate(blocks):
@@ -99,6 +116,8 @@ MODELS = {
     "resnet18": lambda c, w: resnet([2, 2, 2, 2], c, w),
     "resnet34": lambda c, w: resnet([3, 4, 6, 3], c, w),
     "vgg11": lambda c, w: vgg([64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"], c, w),
+    "vgg11-adabelief": lambda c, w: vgg_adabelief([64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+                                                  c, w),
     "vgg16": lambda c, w: vgg([64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
                                512, 512, 512, "M"], c, w),
     "densenet121": lambda c, w: densenet(scaled(32, w), [6, 12, 24, 16], True, 0.5, 3, c),

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use candle::{DType, ModuleT, Tensor};
 use models::resnet::ResNet;
-use models::{Params, SeededRng};
+use models::{LayerSetup, Params, SeededRng};
 use optimizers::OptimizerSpec;
 
 use common::{arg, median, parsed};
@@ -30,11 +30,16 @@ fn main() -> anyhow::Result<()> {
     let params = Params::new(SeededRng::new(0), DType::F32, &device);
     let root = params.root();
     let net: Box<dyn ModuleT> = match model.as_str() {
-        "resnet18" => Box::new(ResNet::resnet18(&root, 10, width)?),
-        "resnet34" => Box::new(ResNet::resnet34(&root, 10, width)?),
-        "vgg11" => Box::new(models::vgg::Vgg::vgg11(&root, 10, width)?),
-        "densenet121" => Box::new(models::densenet::DenseNet::densenet121(&root, 10, width, &Default::default())?),
-        "googlenet" => Box::new(models::googlenet::GoogLeNet::new(&root, 10, width)?),
+        "resnet18" => Box::new(ResNet::resnet18(&root, 10, width, &LayerSetup::default())?),
+        "resnet34" => Box::new(ResNet::resnet34(&root, 10, width, &LayerSetup::default())?),
+        "vgg11" => Box::new(models::vgg::Vgg::vgg11(&root, 10, width, &LayerSetup::default())?),
+        "densenet121" => Box::new(models::densenet::DenseNet::densenet121(&root, 10, width, &LayerSetup::default())?),
+        "googlenet" => Box::new(models::googlenet::GoogLeNet::new(
+            &root,
+            10,
+            &models::googlenet::GoogLeNetConfig::width(width),
+            &LayerSetup::default(),
+        )?),
         other => anyhow::bail!("--model {other}: resnet18, resnet34, vgg11, densenet121 or googlenet"),
     };
     let spec = OptimizerSpec::new("sgd").with("lr", 0.1).with("momentum", 0.9).with("weight_decay", 5e-4);
