@@ -71,6 +71,27 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// What the task of this run is built from: its options, optimizer, roles, budget, seed,
+    /// on `device`, with data from `data`.
+    pub fn context<'a>(
+        &'a self,
+        info: &'static task::TaskInfo,
+        device: &'a candle::Device,
+        data: &'a task::DataSettings,
+    ) -> task::TaskContext<'a> {
+        task::TaskContext {
+            info,
+            options: &self.task.options,
+            optimizer: &self.optimizer,
+            roles: &self.roles,
+            clip_norm: self.task.clip_norm,
+            batch_size: self.task.batch_size,
+            seed: self.seed,
+            device,
+            data,
+        }
+    }
+
     /// `<task>/<optimizer>/<setting>/seed-<n>`: what the run is, and where its result goes.
     pub fn id(&self) -> String {
         format!("{}/{}/{}/seed-{}", self.task.label, self.optimizer_label, self.setting, self.seed)

@@ -8,7 +8,7 @@ use candle::Device;
 
 use crate::plan::{self, Overrides, RunSpec};
 use crate::runner::{self, Existing};
-use crate::task::{self, DataSettings, TaskContext};
+use crate::task::{self, DataSettings};
 
 /// Options of `optbench plan`.
 #[derive(Debug, clap::Args)]
@@ -45,17 +45,8 @@ impl ParameterCounts {
         let count = match &info.parameters {
             None => None,
             Some(count) => {
-                let ctx = TaskContext {
-                    info,
-                    options: &spec.task.options,
-                    optimizer: &spec.optimizer,
-                    roles: &spec.roles,
-                    clip_norm: spec.task.clip_norm,
-                    batch_size: spec.task.batch_size,
-                    seed: spec.seed,
-                    device: &Device::Cpu,
-                    data: &DataSettings::default(),
-                };
+                let no_data = DataSettings::default();
+                let ctx = spec.context(info, &Device::Cpu, &no_data);
                 let n = count(&ctx)
                     .map_err(|e| anyhow::anyhow!("counting the parameters of task `{}`: {e}", spec.task.label))?;
                 Some(n)

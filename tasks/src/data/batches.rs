@@ -386,12 +386,7 @@ mod tests {
         Arc::new(ImageData {
             name: "tiny".into(),
             source: "test".into(),
-            record: crate::data::DataRecord {
-                name: "tiny".into(),
-                source: crate::data::Origin::Unrecorded { description: "test".into() },
-                sha256: "0".repeat(64),
-                examples: Default::default(),
-            },
+            record: crate::data::DataRecord::in_memory("tiny"),
             channels: 3,
             height: 4,
             width: 4,
@@ -480,12 +475,7 @@ mod tests {
         Arc::new(ImageData {
             name: "eleven".into(),
             source: "test".into(),
-            record: crate::data::DataRecord {
-                name: "eleven".into(),
-                source: crate::data::Origin::Unrecorded { description: "test".into() },
-                sha256: "0".repeat(64),
-                examples: Default::default(),
-            },
+            record: crate::data::DataRecord::in_memory("eleven"),
             channels: 3,
             height: 4,
             width: 4,

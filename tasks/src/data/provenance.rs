@@ -82,6 +82,16 @@ pub struct DataRecord {
 }
 
 impl DataRecord {
+    /// The record of data made in memory (tests, synthetic sets): no files, an all-zero hash.
+    pub fn in_memory(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            source: Origin::Unrecorded { description: "made in memory".into() },
+            sha256: "0".repeat(64),
+            examples: BTreeMap::new(),
+        }
+    }
+
     /// The first 12 hex digits of [`DataRecord::sha256`].
     pub fn short_hash(&self) -> &str {
         &self.sha256[..self.sha256.len().min(12)]

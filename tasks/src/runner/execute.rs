@@ -18,7 +18,7 @@ use super::progress::RunObserver;
 use super::record::{self, timestamp, write_atomically, History, RunResult, Status};
 use crate::plan::{DeviceName, RunSpec};
 use crate::schedule::Progress;
-use crate::task::{self, Budget, DataSettings, Losses, Task, TaskContext, TaskInfo, TaskState};
+use crate::task::{self, Budget, DataSettings, Losses, Task, TaskInfo, TaskState};
 
 /// Opens the device a run asks for; says how to get it when this binary cannot.
 pub fn open_device(name: &str) -> anyhow::Result<Device> {
@@ -138,17 +138,7 @@ fn train(
 ) -> anyhow::Result<Status> {
     let info = info.ok_or_else(|| anyhow::anyhow!("unknown task `{}`", spec.task.name))?;
     let device = open_device(&spec.device)?;
-    let ctx = TaskContext {
-        info,
-        options: &spec.task.options,
-        optimizer: &spec.optimizer,
-        roles: &spec.roles,
-        clip_norm: spec.task.clip_norm,
-        batch_size: spec.task.batch_size,
-        seed: spec.seed,
-        device: &device,
-        data,
-    };
+    let ctx = spec.context(info, &device, data);
     let mut task = (info.build)(&ctx)?;
     result.data = task.data();
     for record in &result.data {
