@@ -7,7 +7,7 @@
 //! read as valid: a missing manifest means "not cached", a checksum mismatch means "corrupt"
 //! (the files are removed and the data set decoded again).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use candle::{Device, Tensor};
@@ -39,6 +39,19 @@ pub struct Manifest {
     pub sha256: String,
     pub bytes: u64,
     pub created_at: String,
+}
+
+impl Manifest {
+    /// The record of data read from this cache, whose tensors file is `tensors`.
+    pub fn record(&self, tensors: &Path, examples: BTreeMap<String, usize>) -> DataRecord {
+        let decoded_from = self.origin.clone().unwrap_or(Origin::Unrecorded { description: self.source.clone() });
+        DataRecord {
+            name: self.dataset.clone(),
+            source: Origin::DecodedCache { path: tensors.to_path_buf(), decoded_from: Box::new(decoded_from) },
+            sha256: self.key.clone(),
+            examples,
+        }
+    }
 }
 
 /// The decoded cache folder (`<cache>/datasets`).
@@ -199,13 +212,7 @@ fn decode(bytes: &[u8], manifest: &Manifest, path: &Path) -> Result<ImageData, S
         super::catalog::Content::Images { classes, .. } => classes,
         _ => return Err(format!("{} is not an image data set", spec.name)),
     };
-    let decoded_from = manifest.origin.clone().unwrap_or(Origin::Unrecorded { description: manifest.source.clone() });
-    let record = DataRecord {
-        name: manifest.dataset.clone(),
-        source: Origin::DecodedCache { path: path.to_path_buf(), decoded_from: Box::new(decoded_from) },
-        sha256: manifest.key.clone(),
-        examples: [("train".to_string(), train.count), ("test".to_string(), test.count)].into(),
-    };
+    let record = manifest.record(path, [("train".to_string(), train.count), ("test".to_string(), test.count)].into());
     Ok(ImageData {
         name: manifest.dataset.clone(),
         source: format!("{} (decoded cache)", manifest.source),

@@ -17,6 +17,7 @@ pub mod source;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use catalog::{Content, DatasetSpec};
 use format::Split;
@@ -92,7 +93,7 @@ pub fn load_images(name: &str, settings: &DataSettings) -> Result<ImageData, Dat
     let located = match source::locate_or_tried(spec, settings, false)? {
         Ok(located) => located,
         Err(mut tried) => {
-            let (found, refused) = stand_in(spec, settings, true);
+            let (found, refused) = stand_in(spec, settings);
             if let Some(data) = found {
                 for why in refused {
                     eprintln!("data set `{name}`: {why}");
@@ -170,58 +171,40 @@ fn may_stand_in(spec: &DatasetSpec, settings: &DataSettings, origin: Option<&Ori
     Ok(())
 }
 
-/// Offline with no source: the newest decoded cache that [`may_stand_in`] (decoded when `read`,
-/// else only its manifest's record), and why each other cache of the data set was not used.
-fn stand_in(spec: &DatasetSpec, settings: &DataSettings, read: bool) -> (Option<ImageData>, Vec<String>) {
-    let decoded = settings.decoded_cache();
+/// Offline with no source: the decoded caches of the data set that [`may_stand_in`], newest
+/// first (tensors file and manifest), and why each other one may not.
+fn stand_ins(spec: &DatasetSpec, settings: &DataSettings) -> (Vec<(PathBuf, cache::Manifest)>, Vec<String>) {
     let mut refused = Vec::new();
-    for (manifest_path, manifest) in decoded.entries(Some(spec.name)) {
+    let mut usable = Vec::new();
+    for (manifest_path, manifest) in settings.decoded_cache().entries(Some(spec.name)) {
         let tensors = manifest_path.with_extension("safetensors");
-        let what = format!(
-            "the decoded cache {} (of {})",
-            tensors.display(),
-            manifest.origin.as_ref().map_or(manifest.source.clone(), Origin::describe)
-        );
-        if let Err(why) = may_stand_in(spec, settings, manifest.origin.as_ref()) {
-            refused.push(format!("{what}: not used: {why}"));
-            continue;
+        match may_stand_in(spec, settings, manifest.origin.as_ref()) {
+            Ok(()) => usable.push((tensors, manifest)),
+            Err(why) => refused.push(format!("{}: not used: {why}", cache_label(&tensors, &manifest))),
         }
-        if !read {
-            let data = ImageData::unread(spec, &manifest, &tensors);
-            return (Some(data), refused);
-        }
+    }
+    (usable, refused)
+}
+
+fn cache_label(tensors: &Path, manifest: &cache::Manifest) -> String {
+    let of = manifest.origin.as_ref().map_or(manifest.source.clone(), Origin::describe);
+    format!("the decoded cache {} (of {of})", tensors.display())
+}
+
+/// The newest of [`stand_ins`] that reads back, and why the others were not used.
+fn stand_in(spec: &DatasetSpec, settings: &DataSettings) -> (Option<ImageData>, Vec<String>) {
+    let (usable, mut refused) = stand_ins(spec, settings);
+    let decoded = settings.decoded_cache();
+    for (tensors, manifest) in usable {
         match decoded.load(spec.name, &manifest.key) {
             Ok(Some(data)) => return (Some(data), refused),
-            Ok(None) => refused.push(format!("{what}: not readable as a cache of this version")),
+            Ok(None) => {
+                refused.push(format!("{}: not readable as a cache of this version", cache_label(&tensors, &manifest)))
+            }
             Err(corrupt) => refused.push(corrupt),
         }
     }
     (None, refused)
-}
-
-impl ImageData {
-    /// The record of a decoded cache, from its manifest only (no images).
-    fn unread(spec: &DatasetSpec, manifest: &cache::Manifest, tensors: &std::path::Path) -> Self {
-        let decoded_from =
-            manifest.origin.clone().unwrap_or(Origin::Unrecorded { description: manifest.source.clone() });
-        let empty = ImageSplit { count: 0, images: Vec::new(), labels: Vec::new(), coarse_labels: None };
-        ImageData {
-            name: spec.name.into(),
-            source: manifest.source.clone(),
-            record: DataRecord {
-                name: spec.name.into(),
-                source: Origin::DecodedCache { path: tensors.to_path_buf(), decoded_from: Box::new(decoded_from) },
-                sha256: manifest.key.clone(),
-                examples: BTreeMap::new(),
-            },
-            channels: 0,
-            height: 0,
-            width: 0,
-            classes: 0,
-            train: empty.clone(),
-            test: empty,
-        }
-    }
 }
 
 /// Which data `name` would load now, without loading it and without the network: its origin
@@ -235,9 +218,9 @@ pub fn identify(name: &str, settings: &DataSettings) -> Result<DataRecord, DataE
         Ok(Located::Cached(files, hub)) => source::cached(spec, files, &hub),
         Err(mut tried) => {
             if matches!(spec.content, Content::Images { .. }) {
-                let (found, refused) = stand_in(spec, settings, false);
-                if let Some(data) = found {
-                    return Ok(data.record);
+                let (usable, refused) = stand_ins(spec, settings);
+                if let Some((tensors, manifest)) = usable.first() {
+                    return Ok(manifest.record(tensors, BTreeMap::new()));
                 }
                 tried.extend(refused);
             }

@@ -250,6 +250,40 @@ fn paper_cell(row: &ArmRow, reported: &Reported, primary: bool) -> String {
     format!("{name}{}{std} ({comparison})", number(reported.value))
 }
 
+impl DataUse {
+    fn short_hash(&self) -> &str {
+        &self.sha256[..12.min(self.sha256.len())]
+    }
+}
+
+/// The data warnings of one task: a data set whose runs used different files, results that do
+/// not record their data.
+fn data_warnings_of((experiment, task): &(String, String), uses: &[DataUse], unrecorded: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut names: Vec<&str> = uses.iter().map(|u| u.dataset.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let versions: Vec<String> = uses
+            .iter()
+            .filter(|u| u.dataset == name)
+            .map(|u| format!("{} (sha256 {}, {} runs)", u.source, u.short_hash(), u.runs))
+            .collect();
+        if versions.len() > 1 {
+            out.push(format!(
+                "{experiment} / {task}: the runs trained on different {name} data, so they do not compare: {}",
+                versions.join("; ")
+            ));
+        }
+    }
+    if unrecorded > 0 {
+        out.push(format!(
+            "{experiment} / {task}: {unrecorded} results do not record their data (written by an older optbench)"
+        ));
+    }
+    out
+}
+
 /// `0.9712 ± 0.0021`, or `n/a`.
 fn show(stats: Option<Stats>) -> String {
     match stats {
@@ -271,30 +305,7 @@ impl Report {
     /// Warnings about the data: a task whose runs trained on different files of a data set, or
     /// whose results do not all say what they trained on.
     pub fn data_warnings(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for ((experiment, task), (uses, unrecorded)) in &self.data {
-            let mut names: Vec<&str> = uses.iter().map(|u| u.dataset.as_str()).collect();
-            names.dedup();
-            for name in names {
-                let versions: Vec<String> = uses
-                    .iter()
-                    .filter(|u| u.dataset == name)
-                    .map(|u| format!("{} (sha256 {}, {} runs)", u.source, &u.sha256[..12.min(u.sha256.len())], u.runs))
-                    .collect();
-                if versions.len() > 1 {
-                    out.push(format!(
-                        "{experiment} / {task}: the runs trained on different {name} data, so they do not compare: {}",
-                        versions.join("; ")
-                    ));
-                }
-            }
-            if *unrecorded > 0 {
-                out.push(format!(
-                    "{experiment} / {task}: {unrecorded} results do not record their data (written by an older optbench)"
-                ));
-            }
-        }
-        out
+        self.data.iter().flat_map(|(key, (uses, unrecorded))| data_warnings_of(key, uses, *unrecorded)).collect()
     }
 
     /// The data lines of one task's section.
@@ -302,16 +313,13 @@ impl Report {
         let Some((uses, unrecorded)) = self.data.get(key) else { return };
         let mut lines: Vec<String> = uses
             .iter()
-            .map(|u| {
-                format!("{}: {} (sha256 {}), {} runs", u.dataset, u.source, &u.sha256[..12.min(u.sha256.len())], u.runs)
-            })
+            .map(|u| format!("{}: {} (sha256 {}), {} runs", u.dataset, u.source, u.short_hash(), u.runs))
             .collect();
         if *unrecorded > 0 {
             lines.push(format!("not recorded: {unrecorded} runs"));
         }
         let _ = writeln!(out, "\nData: {}", lines.join("; "));
-        let warnings = self.data_warnings();
-        for w in warnings.iter().filter(|w| w.starts_with(&format!("{} / {}:", key.0, key.1))) {
+        for w in data_warnings_of(key, uses, *unrecorded) {
             let _ = writeln!(out, "\n**Warning:** {w}");
         }
     }
