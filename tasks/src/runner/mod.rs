@@ -51,14 +51,19 @@ pub enum Existing {
 
 /// Looks at what is on disk for `spec`.
 pub fn existing(spec: &RunSpec, path: &Path) -> Existing {
+    inspect(spec, path).0
+}
+
+/// [`existing`], with the result it read when it is done (for the data check of a sweep).
+fn inspect(spec: &RunSpec, path: &Path) -> (Existing, Option<RunResult>) {
     if !path.exists() {
-        return Existing::Missing;
+        return (Existing::Missing, None);
     }
     match RunResult::load(path) {
-        Err(e) => Existing::Unreadable(e),
-        Ok(r) if r.fingerprint != spec.fingerprint() => Existing::Changed,
-        Ok(r) if r.status.is_final() => Existing::Done(r.status),
-        Ok(_) => Existing::Failed,
+        Err(e) => (Existing::Unreadable(e), None),
+        Ok(r) if r.fingerprint != spec.fingerprint() => (Existing::Changed, None),
+        Ok(r) if r.status.is_final() => (Existing::Done(r.status), Some(r)),
+        Ok(_) => (Existing::Failed, None),
     }
 }
 
@@ -111,8 +116,9 @@ pub fn run_plan(plan: &Plan, options: &SweepOptions) -> SweepSummary {
         // Leftovers of a run killed while writing.
         let _ = std::fs::remove_file(record::temporary_path(&path));
         let _ = std::fs::remove_file(record::temporary_path(&checkpoint::checkpoint_path(&path)));
-        match existing(spec, &path) {
-            Existing::Done(_) => match RunResult::load(&path).ok().and_then(|r| data_now.changed(&r, &options.data)) {
+        let (state, done) = inspect(spec, &path);
+        match state {
+            Existing::Done(_) => match done.and_then(|r| data_now.changed(&r, &options.data)) {
                 Some(note) => {
                     notes.push(note);
                     pending.push(spec);
