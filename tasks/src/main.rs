@@ -16,6 +16,10 @@ struct Cli {
 enum Command {
     /// Run the experiments of config files (skips runs already done).
     Run(commands::run::RunArgs),
+    /// Where every run of a sweep stands: done, running (locked), failed, missing.
+    Status(commands::status::StatusArgs),
+    /// Write an sbatch job-array script that runs a sweep on Slurm, one shard per array task.
+    Slurm(commands::slurm::SlurmArgs),
     /// Print the runs a config expands into, with their ids; run nothing.
     Plan(commands::plan::PlanArgs),
     /// List every task with its options, defaults and metrics.
@@ -42,6 +46,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Run(args) => commands::run::run(args),
+        Command::Status(args) => commands::status::run(args),
+        Command::Slurm(args) => commands::slurm::run(args).map(|()| true),
         Command::Plan(args) => commands::plan::run(args).map(|()| true),
         Command::Tasks(args) => {
             commands::tasks::run(args);

@@ -7,4 +7,6 @@ pub mod plot;
 pub mod replay;
 pub mod report;
 pub mod run;
+pub mod slurm;
+pub mod status;
 pub mod tasks;

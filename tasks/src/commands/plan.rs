@@ -102,6 +102,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
             Existing::Failed => "failed, to run again".into(),
             Existing::Changed => "setup changed, to run again".into(),
             Existing::Unreadable(_) => "unreadable, to run again".into(),
+            Existing::Damaged(_) => "loss stream damaged, to run again".into(),
         };
         let budget = match spec.task.budget {
             crate::task::Budget::Steps(s) => format!("{s} steps"),

@@ -31,9 +31,25 @@ pub struct RunArgs {
     /// Never use the network: only --data-dir and the caches (also OPTBENCH_OFFLINE=1 or HF_HUB_OFFLINE=1).
     #[arg(long)]
     pub offline: bool,
-    /// Print nothing but errors.
+    /// Print nothing but errors and failed runs.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run only part I of N of each sweep (I from 1 to N): N processes, anywhere on a shared
+    /// file system, cover the sweep exactly once (`optbench slurm` uses it).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+}
+
+/// `I/N` with `1 <= I <= N`.
+pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{text}` is not a shard: expected I/N with 1 <= I <= N, such as 2/8");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let i: usize = i.trim().parse().map_err(|_| bad())?;
+    let n: usize = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
 }
 
 /// Runs every file; returns false when a run failed.
@@ -44,24 +60,37 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
     let mode = Mode::detect(args.quiet);
     let mut all_ok = true;
     for plan in &plans {
-        let options =
-            SweepOptions { jobs: args.jobs, mode, data: DataSettings::for_cli(plan.data_dirs.clone(), args.offline) };
-        let summary = runner::run_plan(plan, &options);
+        let options = SweepOptions {
+            jobs: args.jobs,
+            mode,
+            data: DataSettings::for_cli(plan.data_dirs.clone(), args.offline),
+            shard: args.shard,
+        };
         let dir = runner::results_dir(plan);
+        runner::sweep::Sweep::of(plan)
+            .save(&dir)
+            .with_context(|| format!("cannot write the sweep manifest into {}", dir.display()))?;
+        let summary = runner::run_plan(plan, &options);
         let (md, csv) = report::build(&dir)
             .write(&dir)
             .with_context(|| format!("cannot write the report into {}", dir.display()))?;
         all_ok &= summary.failed == 0;
         if !args.quiet {
+            let part = args.shard.map(|(i, n)| format!(" (part {i} of {n})")).unwrap_or_default();
+            let locked =
+                if summary.locked > 0 { format!(", {} running elsewhere", summary.locked) } else { String::new() };
             println!(
-                "{}: {} runs: {} completed, {} diverged, {} failed, {} already done",
+                "{}{part}: {} runs: {} completed, {} diverged, {} failed, {} already done{locked}",
                 plan.experiment, summary.total, summary.completed, summary.diverged, summary.failed, summary.skipped
             );
             println!("  results: {}", dir.display());
             println!("  summary: {} (and {})", md.display(), csv.display());
-            if summary.failed > 0 {
-                println!("  failed runs are listed above with their errors; run the command again to retry them");
-            }
+        }
+        if summary.failed > 0 {
+            eprintln!(
+                "{}: {} runs failed (listed above with their errors); run the command again to retry them",
+                plan.experiment, summary.failed
+            );
         }
     }
     Ok(all_ok)

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{Reported, ReportedKind};
 use crate::runner::record::{find_results, RunResult, Status};
 use crate::task::Goal;
-use crate::util::atomic::write_atomically;
+use crate::util::atomic::write_atomically_shared;
 
 /// Mean and sample standard deviation of some values.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -462,8 +462,8 @@ impl Report {
         let md = dir.join("report.md");
         let csv = dir.join("report.csv");
         let title = format!("# optbench report: {}\n", dir.display());
-        write_atomically(&md, (title + &self.markdown()).as_bytes())?;
-        write_atomically(&csv, self.csv().as_bytes())?;
+        write_atomically_shared(&md, (title + &self.markdown()).as_bytes())?;
+        write_atomically_shared(&csv, self.csv().as_bytes())?;
         Ok((md, csv))
     }
 }

@@ -69,6 +69,17 @@ pub fn execute(spec: &RunSpec, result_path: &Path, data: &DataSettings, observer
         // A failed run keeps its checkpoint: the rerun continues from there.
         let _ = std::fs::remove_file(checkpoint_path(result_path));
     }
+    let stream = record::stream_path(result_path);
+    if stream.exists() {
+        match record::StreamRecord::of(&stream) {
+            Ok(record) => result.stream = Some(record),
+            Err(e) if result.status.is_final() => {
+                result.status = Status::Failed;
+                result.error = Some(format!("the loss stream cannot be read back: {e}"));
+            }
+            Err(_) => {}
+        }
+    }
     result.wall_time_s += started.elapsed().as_secs_f64();
     result.finished_at = timestamp();
     result.final_metrics = final_values(&result.history);

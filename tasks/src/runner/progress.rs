@@ -1,6 +1,6 @@
 //! Progress of a sweep: indicatif bars on a terminal (a sweep bar with runs done / total and
-//! ETA, and a bar per running run with step, loss and lr), plain log lines otherwise, nothing
-//! with `--quiet`.
+//! ETA, and a bar per running run with step, loss and lr), plain log lines otherwise, and with
+//! `--quiet` only the failures (which always go to stderr).
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -81,6 +81,22 @@ impl SweepProgress {
         }
     }
 
+    /// Prints a line whatever the mode (failures: `--quiet` hides everything but them).
+    pub fn error(&self, line: &str) {
+        match self.mode {
+            Mode::Bars => {
+                let _ = self.multi.println(line);
+            }
+            Mode::Lines | Mode::Quiet => eprintln!("{line}"),
+        }
+    }
+
+    /// Counts a run that this sweep will not run after all (another process has it).
+    pub fn skipped(&self) {
+        *self.done.lock().expect("progress lock") += 1;
+        self.sweep.inc(1);
+    }
+
     /// An observer for a run that starts now.
     pub fn run(&self, id: &str) -> Box<dyn RunObserver + '_> {
         match self.mode {
@@ -113,10 +129,15 @@ impl SweepProgress {
             Status::Diverged => format!("diverged at step {}", result.diverged_at_step.unwrap_or(0)),
             Status::Failed => format!("FAILED: {}", result.error.as_deref().unwrap_or("unknown error")),
         };
-        self.println(&format!(
+        let line = format!(
             "[{}/{}] {} {:?} in {:.1}s: {detail}",
             *done, self.total, result.id, result.status, result.wall_time_s
-        ));
+        );
+        if result.status == Status::Failed {
+            self.error(&line);
+        } else {
+            self.println(&line);
+        }
     }
 
     pub fn finish(&self) {

@@ -118,6 +118,10 @@ pub struct RunResult {
     /// in results written before data was recorded).
     #[serde(default)]
     pub data: Vec<DataRecord>,
+    /// The size and SHA-256 of the loss stream as the run left it (absent in results written
+    /// before streams were checked): resume runs a run again whose stream no longer matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamRecord>,
     /// The task's metrics and whether each is better small or large; the first is primary.
     pub metrics: Vec<MetricInfo>,
     pub history: History,
@@ -158,6 +162,7 @@ impl RunResult {
             diverged_at_step: None,
             resumed_from_step: None,
             data: Vec::new(),
+            stream: None,
             metrics,
             history: History::default(),
             final_metrics: BTreeMap::new(),
@@ -194,6 +199,39 @@ impl RunResult {
     /// The primary metric.
     pub fn primary(&self) -> Option<&MetricInfo> {
         self.metrics.first()
+    }
+}
+
+/// The loss stream of a finished run, as it was on disk when the run ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamRecord {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+impl StreamRecord {
+    /// The record of the stream at `path` now.
+    pub fn of(path: &Path) -> Result<Self, String> {
+        let bytes = fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
+        Ok(Self { bytes, sha256: crate::util::hash::sha256_file(path)? })
+    }
+
+    /// Why the stream at `path` is no longer the one recorded (`None`: it is).
+    pub fn damage(&self, path: &Path) -> Option<String> {
+        let now = match Self::of(path) {
+            Ok(now) => now,
+            Err(_) if !path.exists() => return Some(format!("its loss stream {} is missing", path.display())),
+            Err(e) => return Some(e),
+        };
+        if now.bytes != self.bytes {
+            return Some(format!(
+                "its loss stream {} has {} bytes, its result says {}",
+                path.display(),
+                now.bytes,
+                self.bytes
+            ));
+        }
+        (now.sha256 != self.sha256).then(|| format!("its loss stream {} is damaged (checksum differs)", path.display()))
     }
 }
 

@@ -97,7 +97,7 @@ pub fn sweep(plan: &Plan, jobs: usize) -> SweepSummary {
 }
 
 pub fn sweep_with(plan: &Plan, jobs: usize, data: DataSettings) -> SweepSummary {
-    runner::run_plan(plan, &SweepOptions { jobs, mode: Mode::Quiet, data })
+    runner::run_plan(plan, &SweepOptions { jobs, mode: Mode::Quiet, data, shard: None })
 }
 
 /// Every result under `dir`, by run id.
