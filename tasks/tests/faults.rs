@@ -262,3 +262,52 @@ fn slurm_writes_an_array_script_of_shards() {
     let (ok, stdout, _) = optbench(&["status", "results/faults"], dir.path());
     assert!(ok && stdout.contains("9 runs: 9 done"), "{stdout}");
 }
+
+#[test]
+fn a_hub_that_never_answers_fails_the_sweep_within_seconds_with_one_message() {
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hub.toml"),
+        "name = \"hub\"\nseeds = 4\n[[tasks]]\nname = \"mnist-logreg\"\nepochs = 1\n[[optimizers]]\nname = \"adam\"\n",
+    )
+    .unwrap();
+    let (hf, optbench_cache) = (dir.path().join("cache/hf"), dir.path().join("cache/optbench"));
+    let env: [(&str, &std::ffi::OsStr); 3] = [
+        ("HF_ENDPOINT", endpoint.as_ref()),
+        ("HF_HOME", hf.as_os_str()),
+        ("OPTBENCH_CACHE", optbench_cache.as_os_str()),
+    ];
+    let started = std::time::Instant::now();
+    let (ok, stdout, stderr) = common::optbench_env(&["run", "hub.toml", "--quiet"], dir.path(), &env);
+    let took = started.elapsed().as_secs_f64();
+    assert!(!ok, "{stdout}\n{stderr}");
+    assert!(took < 30.0, "the sweep ends within seconds, not {took} s");
+    assert_eq!(stderr.matches("operation timed out").count(), 1, "one message: {stderr}");
+    assert!(stderr.contains("no answer within 4 s") && stderr.contains("OPTBENCH_HUB_TIMEOUT"), "{stderr}");
+    assert_eq!(stderr.matches("the same error as mnist-logreg/adam/default/seed-0 (above)").count(), 3, "{stderr}");
+    assert!(stderr.contains("4 runs failed"), "{stderr}");
+    // Each result has the whole message.
+    for result in common::results(&dir.path().join("results/hub")) {
+        assert!(result.error.as_deref().unwrap_or("").contains("operation timed out"), "{:?}", result.error);
+    }
+    // `data fetch` too, and the limit can be set.
+    let env: Vec<(&str, &std::ffi::OsStr)> =
+        env.iter().copied().chain([("OPTBENCH_HUB_TIMEOUT", "1".as_ref())]).collect();
+    let started = std::time::Instant::now();
+    let (ok, _, stderr) = common::optbench_env(&["data", "fetch", "mnist"], dir.path(), &env);
+    assert!(!ok && stderr.contains("no answer within 1 s"), "{stderr}");
+    assert!(started.elapsed().as_secs_f64() < 15.0);
+    let env: Vec<(&str, &std::ffi::OsStr)> =
+        env.iter().copied().chain([("OPTBENCH_HUB_TIMEOUT", "soon".as_ref())]).collect();
+    let (ok, _, stderr) = common::optbench_env(&["data", "fetch", "mnist"], dir.path(), &env);
+    assert!(!ok && stderr.contains("OPTBENCH_HUB_TIMEOUT=`soon`: expected a number of seconds"), "{stderr}");
+}

@@ -26,9 +26,35 @@ pub struct Hub {
     settings: HFClient,
 }
 
+/// Seconds the Hub may take to accept a connection, and to send each part of an answer
+/// (`OPTBENCH_HUB_TIMEOUT` overrides the read timeout; the connect timeout is at most it).
+pub const DEFAULT_TIMEOUT_S: f64 = 4.0;
+
+/// The read timeout of Hub calls: `OPTBENCH_HUB_TIMEOUT` (seconds), else [`DEFAULT_TIMEOUT_S`].
+pub fn timeout() -> Result<std::time::Duration, String> {
+    match std::env::var("OPTBENCH_HUB_TIMEOUT") {
+        Err(_) => Ok(std::time::Duration::from_secs_f64(DEFAULT_TIMEOUT_S)),
+        Ok(text) => match text.trim().parse::<f64>() {
+            Ok(s) if s.is_finite() && s > 0.0 && s < 1e6 => Ok(std::time::Duration::from_secs_f64(s)),
+            _ => Err(format!(
+                "OPTBENCH_HUB_TIMEOUT=`{text}`: expected a number of seconds above 0 (default {DEFAULT_TIMEOUT_S})"
+            )),
+        },
+    }
+}
+
 impl Hub {
     pub fn new(settings: &DataSettings) -> Result<Self, String> {
-        let mut builder = HFClient::builder();
+        // A Hub that accepts connections and never answers must not hang a sweep: every call
+        // has connect and read timeouts, and one retry (a few seconds in all, not minutes).
+        let read = timeout()?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(read.min(std::time::Duration::from_secs(3)))
+            .read_timeout(read)
+            .user_agent(concat!("optbench/", env!("CARGO_PKG_VERSION"), "; hf-hub/1.0"))
+            .build()
+            .map_err(|e| format!("cannot set up the Hub client: {e}"))?;
+        let mut builder = HFClient::builder().client(http).retry_max_attempts(1);
         if let Some(endpoint) = &settings.hub_endpoint {
             builder = builder.endpoint(endpoint.clone());
         }
@@ -160,7 +186,12 @@ fn causes(err: &dyn std::error::Error) -> String {
         }
         source = e.source();
     }
-    parts.join(": ")
+    let text = parts.join(": ");
+    if text.contains("timed out") {
+        let limit = timeout().map(|t| t.as_secs_f64()).unwrap_or(DEFAULT_TIMEOUT_S);
+        return format!("{text} (no answer within {limit} s, tried twice; OPTBENCH_HUB_TIMEOUT sets the limit)");
+    }
+    text
 }
 
 /// Every file under `root` (following links, not around a loop), as a `/`-separated path

@@ -32,6 +32,23 @@ pub struct DataSettings {
     pub hub_endpoint: Option<String>,
     /// The Hugging Face cache (default: `HF_HUB_CACHE`, else `$HF_HOME/hub`).
     pub hub_cache: Option<PathBuf>,
+    /// The sweep these settings load data for (the runner sets it): within one sweep a Hub
+    /// download that failed is not tried again, so the data set's other runs fail at once with
+    /// the same message.
+    pub sweep: Option<u64>,
+}
+
+/// The Hub failures of each sweep: (sweep, repository, endpoint) -> the message.
+fn hub_failures() -> &'static std::sync::Mutex<std::collections::HashMap<(u64, String, String), String>> {
+    static FAILURES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<(u64, String, String), String>>> =
+        std::sync::OnceLock::new();
+    FAILURES.get_or_init(Default::default)
+}
+
+/// A number for a new sweep, for [`DataSettings::sweep`].
+pub fn new_sweep() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Folders searched after the configured ones: Debian's data set packages install there
@@ -188,9 +205,21 @@ pub(super) fn locate_or_tried(
     if settings.offline {
         tried.push(format!("the Hub ({}): not asked, offline mode", hub.endpoint()));
     } else {
-        match hub.download(spec, force) {
-            Ok(files) => return Ok(Ok(Located::Ready(downloaded(spec, files, &hub)))),
-            Err(e) => tried.push(format!("the Hub ({}): {e}", hub.endpoint())),
+        let key = settings.sweep.map(|sweep| (sweep, at(spec), hub.endpoint()));
+        let failed = key.as_ref().and_then(|k| hub_failures().lock().expect("failures lock").get(k).cloned());
+        match failed {
+            // The same line as the first time, so the sweep's runs share one message.
+            Some(line) => tried.push(line),
+            None => match hub.download(spec, force) {
+                Ok(files) => return Ok(Ok(Located::Ready(downloaded(spec, files, &hub)))),
+                Err(e) => {
+                    let line = format!("the Hub ({}): {e}", hub.endpoint());
+                    if let Some(key) = key {
+                        hub_failures().lock().expect("failures lock").insert(key, line.clone());
+                    }
+                    tried.push(line);
+                }
+            },
         }
     }
     Ok(Err(tried))

@@ -182,6 +182,11 @@ pub fn run_plan(plan: &Plan, options: &SweepOptions) -> SweepSummary {
             pending.len()
         ));
     }
+    // One sweep: a data set that cannot be fetched fails its runs once, with one message.
+    let options = &SweepOptions {
+        data: DataSettings { sweep: Some(crate::data::source::new_sweep()), ..options.data.clone() },
+        ..options.clone()
+    };
     let next = AtomicUsize::new(0);
     let summary = Mutex::new(summary);
     let jobs = options.jobs.max(1).min(pending.len().max(1));

@@ -48,6 +48,9 @@ pub struct SweepProgress {
     sweep: ProgressBar,
     total: usize,
     done: Mutex<usize>,
+    /// Each error printed so far, with the run it was printed for (a data set that cannot be
+    /// loaded fails all its runs with one message: printed once).
+    errors: Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl SweepProgress {
@@ -67,7 +70,7 @@ impl SweepProgress {
         sweep.set_prefix("sweep");
         sweep.set_position(skipped as u64);
         sweep.reset_eta();
-        Self { mode, multi, sweep, total, done: Mutex::new(skipped) }
+        Self { mode, multi, sweep, total, done: Mutex::new(skipped), errors: Mutex::default() }
     }
 
     /// Prints a line above the bars (or on stderr), unless quiet.
@@ -127,7 +130,17 @@ impl SweepProgress {
         let detail = match result.status {
             Status::Completed => format!("{primary} {}", value.map_or("n/a".into(), |v| format!("{v:.6}"))),
             Status::Diverged => format!("diverged at step {}", result.diverged_at_step.unwrap_or(0)),
-            Status::Failed => format!("FAILED: {}", result.error.as_deref().unwrap_or("unknown error")),
+            Status::Failed => {
+                let error = result.error.as_deref().unwrap_or("unknown error");
+                let mut errors = self.errors.lock().expect("progress lock");
+                match errors.get(error) {
+                    Some(first) => format!("FAILED: the same error as {first} (above)"),
+                    None => {
+                        errors.insert(error.to_string(), result.id.clone());
+                        format!("FAILED: {error}")
+                    }
+                }
+            }
         };
         let line = format!(
             "[{}/{}] {} {:?} in {:.1}s: {detail}",
