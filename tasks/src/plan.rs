@@ -134,6 +134,25 @@ pub struct Overrides {
     pub out: Option<PathBuf>,
     pub device: Option<String>,
     pub data_dirs: Vec<PathBuf>,
+    /// Expand sweeps of more than [`max_runs`] runs (`--allow-large`).
+    pub allow_large: bool,
+}
+
+/// The most runs a sweep may have without `--allow-large` (`OPTBENCH_MAX_RUNS` sets it): a
+/// larger one is more often a typo (`seeds = 1000000000000`) than a plan.
+pub const DEFAULT_MAX_RUNS: u64 = 20_000;
+
+/// The most runs a sweep may have at all: their specs are held in memory.
+pub const HARD_MAX_RUNS: u64 = 2_000_000;
+
+/// [`DEFAULT_MAX_RUNS`], or `OPTBENCH_MAX_RUNS`.
+pub fn max_runs() -> Result<u64, String> {
+    match std::env::var("OPTBENCH_MAX_RUNS") {
+        Err(_) => Ok(DEFAULT_MAX_RUNS),
+        Ok(text) => text.trim().parse::<u64>().ok().filter(|&n| n >= 1).ok_or_else(|| {
+            format!("OPTBENCH_MAX_RUNS=`{text}`: expected a whole number of runs >= 1 (default {DEFAULT_MAX_RUNS})")
+        }),
+    }
 }
 
 /// A device a run can ask for.
@@ -198,7 +217,17 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
     let error = |path: String, message: String| ConfigError { file: file.to_path_buf(), path, message };
     check_label(&exp.name).map_err(|m| error("name".into(), m))?;
     let device = overrides.device.clone().or(exp.device.clone()).unwrap_or_else(|| "cpu".into());
-    check_device(&device).map_err(|m| error("device".into(), m))?;
+    match &overrides.device {
+        Some(given) => check_device(given).map_err(|m| error("--device (command line)".into(), m))?,
+        None => check_device(&device).map_err(|m| error("device".into(), m))?,
+    }
+    let seed_count = exp.seeds.count();
+    if seed_count > HARD_MAX_RUNS {
+        return Err(error(
+            "seeds".into(),
+            format!("{seed_count} seeds: a sweep holds at most {HARD_MAX_RUNS} runs (a typo?)"),
+        ));
+    }
     let seeds = exp.seeds.list();
     if seeds.is_empty() {
         return Err(error("seeds".into(), "no seeds: give a list of seeds or a count >= 1".into()));
@@ -354,6 +383,24 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
         }
     }
 
+    // The size before anything is expanded: a typo must not exhaust memory.
+    let settings: u128 = arms.iter().map(|(_, arm, _)| arm.count()).sum();
+    let total = settings.saturating_mul(tasks.len() as u128).saturating_mul(seeds.len() as u128);
+    let limit = max_runs().map_err(|m| error("(environment)".into(), m))?;
+    let counted =
+        format!("{} tasks x {settings} optimizer settings x {} seeds = {total} runs", tasks.len(), seeds.len());
+    if total > HARD_MAX_RUNS as u128 {
+        return Err(error("optimizers".into(), format!("{counted}: a sweep holds at most {HARD_MAX_RUNS} (a typo?)")));
+    }
+    if total > limit as u128 && !overrides.allow_large {
+        return Err(error(
+            "optimizers".into(),
+            format!(
+                "{counted}, more than {limit}: check the grids and `seeds`; pass --allow-large to expand it anyway \
+                 (OPTBENCH_MAX_RUNS sets the limit)"
+            ),
+        ));
+    }
     let mut runs = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     for (i, (setup, entry)) in tasks.iter().enumerate() {

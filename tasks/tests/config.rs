@@ -76,8 +76,11 @@ fn command_line_overrides_win() {
         "a.toml",
         &TOML.replace("seeds = 2\n", "seeds = 2\nout = \"elsewhere\"\ndevice = \"cuda\"\n"),
     );
-    let p = plan::load(&file, &Overrides { out: Some("mine".into()), device: Some("cpu".into()), data_dirs: vec![] })
-        .unwrap();
+    let p = plan::load(
+        &file,
+        &Overrides { out: Some("mine".into()), device: Some("cpu".into()), data_dirs: vec![], allow_large: false },
+    )
+    .unwrap();
     assert_eq!(p.out, std::path::Path::new("mine"));
     assert!(p.runs.iter().all(|r| r.device == "cpu"));
 }

@@ -311,3 +311,99 @@ fn a_hub_that_never_answers_fails_the_sweep_within_seconds_with_one_message() {
     let (ok, _, stderr) = common::optbench_env(&["data", "fetch", "mnist"], dir.path(), &env);
     assert!(!ok && stderr.contains("OPTBENCH_HUB_TIMEOUT=`soon`: expected a number of seconds"), "{stderr}");
 }
+
+#[test]
+fn limits_and_bad_values_get_clear_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "name = \"bad\"\n[[tasks]]\nname = \"toy2d-quadratic\"\n[[optimizers]]\nname = \"adam\"\n";
+    let cases: &[(&str, &[&str])] = &[
+        ("seeds = 1000000000000\n", &["seeds: 1000000000000 seeds: a sweep holds at most"]),
+        ("lr = nan\n", &["optimizers[0].lr: not a finite number (nan, inf or null)"]),
+        ("lr = [0.1, inf]\n", &["optimizers[0].lr: a grid value is not a finite number"]),
+        ("lr = { log = [1e-4, 1], num = 100000000 }\n", &["`num` = 100000000: a range has at most 100000 values"]),
+        (
+            "lr = { log = [1e-4, 1], num = 300 }\nbeta1 = { linear = [0.1, 0.9], num = 300 }\n",
+            &["1 tasks x 90000 optimizer settings x 1 seeds = 90000 runs, more than 20000", "--allow-large"],
+        ),
+    ];
+    for (extra, expected) in cases {
+        // `seeds` goes at the top, the rest into the optimizer arm.
+        let text = if extra.starts_with("seeds") { format!("{extra}{base}") } else { format!("{base}{extra}") };
+        std::fs::write(dir.path().join("bad.toml"), &text).unwrap();
+        let started = std::time::Instant::now();
+        let (ok, stdout, stderr) = optbench(&["plan", "bad.toml"], dir.path());
+        assert!(!ok, "{text}: {stdout}");
+        assert!(started.elapsed().as_secs_f64() < 20.0, "{text}: no expansion of the whole sweep");
+        for e in *expected {
+            assert!(stderr.contains(e), "{text}: `{e}` in {stderr}");
+        }
+        assert!(!stderr.contains("backtrace") && !stderr.contains("memory allocation"), "{stderr}");
+    }
+    // --allow-large expands it; OPTBENCH_MAX_RUNS moves the limit.
+    let (ok, stdout, stderr) = optbench(&["plan", "bad.toml", "--allow-large"], dir.path());
+    assert!(ok && stdout.contains("bad: 90000 runs"), "{stdout}\n{stderr}");
+    let (ok, stdout, _) =
+        common::optbench_env(&["plan", "bad.toml"], dir.path(), &[("OPTBENCH_MAX_RUNS", "100000".as_ref())]);
+    assert!(ok && stdout.contains("bad: 90000 runs"), "{stdout}");
+    let (ok, _, stderr) =
+        common::optbench_env(&["plan", "bad.toml"], dir.path(), &[("OPTBENCH_MAX_RUNS", "lots".as_ref())]);
+    assert!(!ok && stderr.contains("OPTBENCH_MAX_RUNS=`lots`: expected a whole number"), "{stderr}");
+
+    std::fs::write(dir.path().join("dir.toml"), format!("data_dir = 5\n{base}")).unwrap();
+    let (ok, _, stderr) = optbench(&["plan", "dir.toml"], dir.path());
+    assert!(!ok && stderr.contains("data_dir") && stderr.contains("must be a folder"), "{stderr}");
+    assert!(!stderr.contains("untagged enum"), "{stderr}");
+    std::fs::write(dir.path().join("ok.toml"), base).unwrap();
+    let (ok, _, stderr) = optbench(&["run", "ok.toml", "--device", "foo"], dir.path());
+    assert!(!ok && stderr.starts_with("error: --device foo: unknown device `foo`"), "{stderr}");
+}
+
+#[test]
+fn data_verify_reports_missing_manifests_and_removed_caches_are_said() {
+    let dir = tempfile::tempdir().unwrap();
+    common::toy_digits(dir.path(), 200, 50);
+    let cache = dir.path().join("cache");
+    let env: [(&str, &std::ffi::OsStr); 1] = [("OPTBENCH_CACHE", cache.as_os_str())];
+    let data_dir = dir.path().to_str().unwrap();
+    let (ok, stdout, stderr) =
+        common::optbench_env(&["data", "fetch", "mnist", "--data-dir", data_dir], dir.path(), &env);
+    assert!(ok, "{stdout}\n{stderr}");
+    let (ok, stdout, _) = common::optbench_env(&["data", "verify", "mnist"], dir.path(), &env);
+    assert!(ok && stdout.contains("1 files ok, 0 corrupt, 0 without a manifest"), "{stdout}");
+    let manifest = std::fs::read_dir(cache.join("datasets"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let tensors = manifest.with_extension("safetensors");
+    let saved = std::fs::read(&manifest).unwrap();
+
+    // Offline, with the sources gone, a truncated cache is removed: and said so.
+    std::fs::remove_dir_all(dir.path().join("mnist")).unwrap();
+    std::fs::create_dir_all(dir.path().join("mnist")).unwrap();
+    let bytes = std::fs::read(&tensors).unwrap();
+    std::fs::write(&tensors, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(
+        dir.path().join("r.toml"),
+        "name = \"r\"\n[[tasks]]\nname = \"mnist-logreg\"\nepochs = 1\n[[optimizers]]\nname = \"adam\"\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) =
+        common::optbench_env(&["run", "r.toml", "--offline", "--data-dir", data_dir], dir.path(), &env);
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("warning: the decoded cache") && stderr.contains("it was removed"), "{stderr}");
+    assert!(!tensors.exists());
+
+    // A tensors file without its manifest is reported, and verify fails.
+    std::fs::write(&tensors, &bytes).unwrap();
+    std::fs::remove_file(&manifest).ok();
+    let (ok, stdout, _) = common::optbench_env(&["data", "verify", "mnist"], dir.path(), &env);
+    assert!(
+        !ok && stdout.contains("NO MANIFEST") && stdout.contains("0 files ok, 0 corrupt, 1 without a manifest"),
+        "{stdout}"
+    );
+    std::fs::write(&manifest, saved).unwrap();
+    let (ok, stdout, _) = common::optbench_env(&["data", "verify", "cifar10"], dir.path(), &env);
+    assert!(ok && stdout.contains("cifar10: nothing cached"), "{stdout}");
+}

@@ -136,8 +136,9 @@ pub fn run(args: &DataArgs) -> anyhow::Result<bool> {
         DataCommand::Verify { names } => {
             let hub = Hub::new(&settings).map_err(anyhow::Error::msg)?;
             let decoded = settings.decoded_cache();
-            let (mut good, mut bad) = (0, 0);
+            let (mut good, mut bad, mut orphans) = (0, 0, 0);
             for spec in chosen(names)? {
+                let before = good + bad + orphans;
                 for (path, check) in data::hub::verify_cached(&hub, spec) {
                     match check {
                         Ok(()) => {
@@ -162,12 +163,28 @@ pub fn run(args: &DataArgs) -> anyhow::Result<bool> {
                         }
                     }
                 }
+                for path in decoded.orphans(Some(spec.name)) {
+                    orphans += 1;
+                    println!(
+                        "NO MANIFEST  {}: its manifest ({}) is missing or unreadable, so it cannot be checked and is \
+                         never used; delete it (`optbench data fetch {}` decodes the data set again)",
+                        path.display(),
+                        path.with_extension("json").display(),
+                        spec.name
+                    );
+                }
+                if good + bad + orphans == before && !names.is_empty() {
+                    println!(
+                        "{:<8} {}: nothing cached (`optbench data fetch {}` fills the caches)",
+                        "", spec.name, spec.name
+                    );
+                }
             }
-            println!("{good} files ok, {bad} corrupt");
+            println!("{good} files ok, {bad} corrupt, {orphans} without a manifest");
             if bad > 0 {
                 println!("corrupt files are replaced the next time the data set loads (or run `optbench data fetch NAME --refresh`)");
             }
-            Ok(bad == 0)
+            Ok(bad == 0 && orphans == 0)
         }
     }
 }

@@ -22,6 +22,9 @@ pub struct PlanArgs {
     /// trainable parameter count, null for problems without a model).
     #[arg(long)]
     pub json: bool,
+    /// Expand sweeps larger than 20,000 runs (OPTBENCH_MAX_RUNS sets the limit).
+    #[arg(long)]
+    pub allow_large: bool,
 }
 
 /// The trainable parameter count of a run's model, `None` for problems without one; the model
@@ -77,7 +80,10 @@ fn thousands(n: usize) -> String {
 }
 
 pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
-    let plan = plan::load(&args.file, &Overrides { out: args.out.clone(), ..Default::default() })?;
+    let plan = plan::load(
+        &args.file,
+        &Overrides { out: args.out.clone(), allow_large: args.allow_large, ..Default::default() },
+    )?;
     let mut counts = ParameterCounts::new();
     if args.json {
         for spec in &plan.runs {

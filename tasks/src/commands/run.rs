@@ -38,6 +38,9 @@ pub struct RunArgs {
     /// file system, cover the sweep exactly once (`optbench slurm` uses it).
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<(usize, usize)>,
+    /// Expand sweeps larger than 20,000 runs (OPTBENCH_MAX_RUNS sets the limit).
+    #[arg(long)]
+    pub allow_large: bool,
 }
 
 /// `I/N` with `1 <= I <= N`.
@@ -54,7 +57,15 @@ pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
 
 /// Runs every file; returns false when a run failed.
 pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
-    let overrides = Overrides { out: args.out.clone(), device: args.device.clone(), data_dirs: args.data_dir.clone() };
+    let overrides = Overrides {
+        out: args.out.clone(),
+        device: args.device.clone(),
+        data_dirs: args.data_dir.clone(),
+        allow_large: args.allow_large,
+    };
+    if let Some(device) = &args.device {
+        plan::check_device(device).map_err(|m| anyhow::anyhow!("--device {device}: {m}"))?;
+    }
     // Check every file before running any.
     let plans = args.files.iter().map(|f| plan::load(f, &overrides)).collect::<Result<Vec<_>, _>>()?;
     let mode = Mode::detect(args.quiet);

@@ -51,6 +51,9 @@ pub struct SlurmArgs {
     /// The array tasks never use the network (compute nodes often have none).
     #[arg(long)]
     pub offline: bool,
+    /// Expand sweeps larger than 20,000 runs (the array tasks get it too).
+    #[arg(long)]
+    pub allow_large: bool,
     /// The optbench binary the array tasks run (default: this one).
     #[arg(long)]
     pub binary: Option<PathBuf>,
@@ -86,7 +89,15 @@ pub struct Script {
 /// Builds the script of a config.
 pub fn script(args: &SlurmArgs) -> anyhow::Result<Script> {
     let device = args.device.clone().or_else(|| args.gpus_per_task.filter(|&g| g > 0).map(|_| "cuda".to_string()));
-    let overrides = Overrides { out: args.out.clone(), device: device.clone(), data_dirs: args.data_dir.clone() };
+    let overrides = Overrides {
+        out: args.out.clone(),
+        device: device.clone(),
+        data_dirs: args.data_dir.clone(),
+        allow_large: args.allow_large,
+    };
+    if let Some(device) = &device {
+        plan::check_device(device).map_err(|m| anyhow::anyhow!("--device {device}: {m}"))?;
+    }
     let plan = plan::load(&args.file, &overrides)?;
     let runs = plan.runs.len();
     let shards = args.shards.unwrap_or(runs.min(MAX_DEFAULT_SHARDS)).max(1);
@@ -142,6 +153,9 @@ pub fn script(args: &SlurmArgs) -> anyhow::Result<Script> {
     }
     if args.offline {
         command.push("--offline".into());
+    }
+    if args.allow_large {
+        command.push("--allow-large".into());
     }
     let _ = writeln!(text, "exec {}", command.join(" "));
     Ok(Script { path: logs.join("array.sbatch"), text, shards, plan })

@@ -24,7 +24,7 @@ pub struct StatusArgs {
 /// Prints the status; returns whether every run is done.
 pub fn run(args: &StatusArgs) -> anyhow::Result<bool> {
     let sweeps: Vec<(sweep::Sweep, PathBuf)> = if args.path.is_file() {
-        let overrides = Overrides { out: args.out.clone(), ..Default::default() };
+        let overrides = Overrides { out: args.out.clone(), allow_large: true, ..Default::default() };
         let plan = plan::load(&args.path, &overrides)?;
         vec![(sweep::Sweep::of(&plan), runner::results_dir(&plan))]
     } else {

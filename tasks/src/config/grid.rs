@@ -20,6 +20,11 @@ pub struct Arm {
 }
 
 impl Arm {
+    /// The number of combinations, without making them.
+    pub fn count(&self) -> u128 {
+        self.values.values().fold(1u128, |n, v| n.saturating_mul(v.len() as u128))
+    }
+
     /// Every combination of the grid values.
     pub fn settings(&self) -> Vec<BTreeMap<String, HyperValue>> {
         let mut settings = vec![BTreeMap::new()];
@@ -71,6 +76,12 @@ pub fn read_arm(entry: &ArmEntry) -> Result<Arm, (String, String)> {
     Ok(Arm { name, label, values })
 }
 
+/// The most values one range table makes.
+const MAX_RANGE: u64 = 100_000;
+
+/// TOML's `nan` and `inf` reach the config as JSON, which has no such numbers: as `null`.
+const NOT_FINITE: &str = "not a finite number (nan, inf or null): give a finite number";
+
 fn read_values(raw: &Value) -> Result<Vec<HyperValue>, String> {
     if let Some(v) = HyperValue::from_json(raw) {
         return Ok(vec![v]);
@@ -80,11 +91,14 @@ fn read_values(raw: &Value) -> Result<Vec<HyperValue>, String> {
         Value::Array(items) => items
             .iter()
             .map(|item| {
-                HyperValue::from_json(item)
-                    .ok_or_else(|| format!("grid values must be numbers, booleans or strings, not {item}"))
+                HyperValue::from_json(item).ok_or_else(|| match item {
+                    Value::Null => format!("a grid value is {NOT_FINITE}"),
+                    _ => format!("grid values must be numbers, booleans or strings, not {item}"),
+                })
             })
             .collect(),
         Value::Object(table) => read_range(table),
+        Value::Null => Err(NOT_FINITE.into()),
         other => Err(format!("expected a value, a list of values or a range table, not {other}")),
     }
 }
@@ -107,6 +121,9 @@ fn read_range(table: &serde_json::Map<String, Value>) -> Result<Vec<HyperValue>,
         .ok_or_else(|| format!("`num` must be a whole number >= 1; {expected}"))?;
     if num == 0 {
         return Err("`num` must be at least 1".into());
+    }
+    if num > MAX_RANGE {
+        return Err(format!("`num` = {num}: a range has at most {MAX_RANGE} values"));
     }
     if kind.0 == "log" && !(low > 0.0 && high > 0.0) {
         return Err(format!("a log range needs bounds > 0, not [{low}, {high}]"));

@@ -86,6 +86,14 @@ pub enum Seeds {
 }
 
 impl Seeds {
+    /// How many seeds, without listing them.
+    pub fn count(&self) -> u64 {
+        match self {
+            Seeds::Count(n) => *n,
+            Seeds::List(v) => v.len() as u64,
+        }
+    }
+
     pub fn list(&self) -> Vec<u64> {
         match self {
             Seeds::Count(n) => (0..*n).collect(),
@@ -119,13 +127,30 @@ impl Default for Seeds {
 }
 
 /// One data folder or a list of them.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum DataDirs {
     #[default]
     None,
     One(PathBuf),
     Many(Vec<PathBuf>),
+}
+
+impl<'de> Deserialize<'de> for DataDirs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let expected = "a folder (`data_dir = \"../data\"`) or a list of folders (`data_dir = [\"a\", \"b\"]`)";
+        match Value::deserialize(deserializer)? {
+            Value::String(path) => Ok(DataDirs::One(path.into())),
+            Value::Array(items) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(path) => Ok(PathBuf::from(path)),
+                    other => Err(serde::de::Error::custom(format!("must be {expected}; `{other}` is not a folder"))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(DataDirs::Many),
+            other => Err(serde::de::Error::custom(format!("must be {expected}, not `{other}`"))),
+        }
+    }
 }
 
 impl DataDirs {

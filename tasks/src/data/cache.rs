@@ -164,6 +164,29 @@ impl DecodedCache {
         out
     }
 
+    /// Tensors files of a data set (all when `None`) without a readable manifest beside them:
+    /// they cannot be checked and are never used.
+    pub fn orphans(&self, dataset: Option<&str>) -> Vec<PathBuf> {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        let mut out: Vec<PathBuf> = dir
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+            .filter(|p| {
+                let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                // `<dataset>-<16 hex>`
+                let name = stem.rsplit_once('-').map_or(stem, |(name, _)| name);
+                dataset.is_none_or(|d| d == name)
+            })
+            .filter(|p| {
+                let manifest = std::fs::read_to_string(p.with_extension("json")).ok();
+                !manifest.is_some_and(|m| serde_json::from_str::<Manifest>(&m).is_ok_and(|m| m.format == FORMAT))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Checks one entry's tensors file against its manifest, without decoding.
     pub fn verify(&self, manifest_path: &Path, manifest: &Manifest) -> Result<(), String> {
         let tensors = manifest_path.with_extension("safetensors");

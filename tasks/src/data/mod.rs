@@ -201,7 +201,11 @@ fn stand_in(spec: &DatasetSpec, settings: &DataSettings) -> (Option<ImageData>, 
             Ok(None) => {
                 refused.push(format!("{}: not readable as a cache of this version", cache_label(&tensors, &manifest)))
             }
-            Err(corrupt) => refused.push(corrupt),
+            Err(corrupt) => {
+                // Said now: a cache that another one replaces would otherwise go without a word.
+                eprintln!("warning: {corrupt}");
+                refused.push(corrupt);
+            }
         }
     }
     (None, refused)
