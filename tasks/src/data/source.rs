@@ -39,9 +39,10 @@ pub struct DataSettings {
 }
 
 /// The Hub failures of each sweep: (sweep, repository, endpoint) -> the message.
-fn hub_failures() -> &'static std::sync::Mutex<std::collections::HashMap<(u64, String, String), String>> {
-    static FAILURES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<(u64, String, String), String>>> =
-        std::sync::OnceLock::new();
+type HubFailures = std::sync::Mutex<std::collections::HashMap<(u64, String, String), String>>;
+
+fn hub_failures() -> &'static HubFailures {
+    static FAILURES: std::sync::OnceLock<HubFailures> = std::sync::OnceLock::new();
     FAILURES.get_or_init(Default::default)
 }
 
