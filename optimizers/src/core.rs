@@ -349,7 +349,10 @@ impl<R: Rule> candle_nn::optim::Optimizer for Optim<R> {
             match state {
                 SlotState::Host(host) => rule.fused_update(params, &scalars, var, grad, host)?,
                 SlotState::Tensors(state) => {
-                    let step = Step { t, scalars, var, grad: grad.clone(), state };
+                    // Detached: a gradient that carries a graph (a GAN's penalty is built from
+                    // gradients) would chain every step's state to the previous step's graph,
+                    // which then is never freed.
+                    let step = Step { t, scalars, var, grad: grad.detach(), state };
                     if R::WHOLE_MODEL {
                         whole_model.push(step);
                     } else {
