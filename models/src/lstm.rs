@@ -48,6 +48,8 @@
 //! sweep for the gate gradients and `dh_0, dc_0`, then `dW_hh` as one product over all steps).
 //! [`lstm_sequence`] picks the fused op on the CPU in f32 and the composed one elsewhere.
 
+use std::sync::{Arc, Mutex};
+
 use candle::{DType, Device, ModuleT, Result, Tensor};
 
 use crate::cpu::{contiguous, output};
@@ -168,24 +170,34 @@ pub fn lstm_fused(x: &Tensor, state: &LstmState, w: &LstmWeights) -> Result<(Ten
         .broadcast_add(&(&w.b_ih + &w.b_hh)?)?
         .reshape((t_len, batch, 4 * hidden))?;
     let state0 = Tensor::stack(&[&state.h, &state.c], 0)?.contiguous()?;
-    let op = FusedLstm { t_len, batch, hidden };
+    let op = FusedLstm { t_len, batch, hidden, saved: Arc::default() };
     let packed = projected.contiguous()?.apply_op3(&w.w_hh.contiguous()?, &state0, op)?;
-    // packed: (T + 1, B, 6H), row 0 the initial state, rows 1..=T [h, c, i, f, g, o].
-    let outputs = packed.narrow(0, 1, t_len)?.narrow(2, 0, hidden)?;
-    let last = packed.get(t_len)?;
-    let state = LstmState { h: last.narrow(1, 0, hidden)?, c: last.narrow(1, hidden, hidden)? };
-    Ok((outputs, state))
+    // packed: (T + 1, B, H), rows 0..T the outputs h_1..h_T, row T the last cell c_T.
+    let outputs = packed.narrow(0, 0, t_len)?;
+    let h = if t_len == 0 { state.h.clone() } else { packed.get(t_len - 1)? };
+    Ok((outputs, LstmState { h, c: packed.get(t_len)? }))
+}
+
+/// What the forward pass of [`FusedLstm`] keeps for its backward pass: `h_0..h_T` and
+/// `c_0..c_T` ((T + 1) B H each) and the activated gates `i, f, g, o` of every step (T B 4H).
+#[derive(Debug, Default)]
+struct Saved {
+    hs: Vec<f32>,
+    cs: Vec<f32>,
+    gates: Vec<f32>,
 }
 
 /// The recurrence of an LSTM layer on the CPU in f32, from the projected inputs
 /// `x W_ih^T + b_ih + b_hh` (T, B, 4H), `W_hh` (4H, H) and the initial state stacked (2, B, H).
-/// Its output packs everything the backward pass needs, (T + 1, B, 6H): row 0 holds `h_0, c_0`
-/// (and zeros), row `t` holds `h_t, c_t` and the activated gates `i, f, g, o` of step `t`.
-#[derive(Clone, Copy, Debug)]
+/// Its output is (T + 1, B, H): `h_1..h_T`, then `c_T`. The states and gates stay with the op
+/// (in the graph) for the backward pass. Per step, the gates are one `gemm` product
+/// `a (B x 4H) += h_{t-1} W_hh^T`, `W_hh` read in place.
+#[derive(Clone, Debug)]
 pub struct FusedLstm {
     t_len: usize,
     batch: usize,
     hidden: usize,
+    saved: Arc<Mutex<Saved>>,
 }
 
 #[inline]
@@ -193,36 +205,36 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// `dst (m x n) = [dst +] lhs (m x k) . rhs (k x n)`, strides given as (row, column), in
-/// parallel over rayon's threads when the product is large.
+/// `dst (m x n) = [dst +] lhs (m x k) . rhs (k x n)`, every operand given by its (row, column)
+/// strides, in parallel over rayon's threads when the product is large.
 #[allow(clippy::too_many_arguments)]
 fn gemm_f32(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
-    dst_rs: usize,
+    (dst_rs, dst_cs): (usize, usize),
     accumulate: bool,
     lhs: &[f32],
     (lhs_rs, lhs_cs): (usize, usize),
     rhs: &[f32],
     (rhs_rs, rhs_cs): (usize, usize),
 ) {
-    debug_assert!(m == 0 || dst.len() >= (m - 1) * dst_rs + n);
-    debug_assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-    debug_assert!(k == 0 || n == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs;
+    assert!(m == 0 || n == 0 || dst.len() > last(m, n, dst_rs, dst_cs), "gemm: dst too short");
+    assert!(m == 0 || k == 0 || lhs.len() > last(m, k, lhs_rs, lhs_cs), "gemm: lhs too short");
+    assert!(k == 0 || n == 0 || rhs.len() > last(k, n, rhs_rs, rhs_cs), "gemm: rhs too short");
     let parallelism = if m * n * k >= 1 << 18 {
         gemm::Parallelism::Rayon(rayon::current_num_threads())
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the slices hold the elements the strides address (checked in debug builds above);
-    // every caller derives sizes and strides from one geometry.
+    // SAFETY: the slices hold every element the strides address (asserted above).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
             dst.as_mut_ptr(),
-            1,
+            dst_cs as isize,
             dst_rs as isize,
             accumulate,
             lhs.as_ptr(),
@@ -242,45 +254,52 @@ fn gemm_f32(
 }
 
 impl FusedLstm {
-    fn row(&self) -> usize {
-        6 * self.hidden
-    }
-
+    /// The forward recurrence; returns the op's output and fills [`Saved`].
     fn forward(&self, xp: &[f32], w_hh: &[f32], state0: &[f32]) -> Vec<f32> {
         use rayon::prelude::*;
         let (t_len, b, h) = (self.t_len, self.batch, self.hidden);
-        let row = self.row();
-        let step = b * row;
-        let mut out = vec![0f32; (t_len + 1) * step];
-        for s in 0..b {
-            out[s * row..s * row + h].copy_from_slice(&state0[s * h..(s + 1) * h]);
-            out[s * row + h..s * row + 2 * h].copy_from_slice(&state0[(b + s) * h..(b + s + 1) * h]);
-        }
-        let mut gates = vec![0f32; b * 4 * h];
+        let bh = b * h;
+        let mut hs = output::<f32>((t_len + 1) * bh);
+        let mut cs = output::<f32>((t_len + 1) * bh);
+        hs[..bh].copy_from_slice(&state0[..bh]);
+        cs[..bh].copy_from_slice(&state0[bh..2 * bh]);
+        let mut gates = output::<f32>(t_len * b * 4 * h);
         for t in 1..=t_len {
-            let (before, after) = out.split_at_mut(t * step);
-            let prev = &before[(t - 1) * step..];
-            let cur = &mut after[..step];
-            gates.copy_from_slice(&xp[(t - 1) * b * 4 * h..t * b * 4 * h]);
-            // gates += h_{t-1} (B x H, row stride 6H) . W_hh^T (H x 4H)
-            gemm_f32((b, 4 * h, h), &mut gates, 4 * h, true, prev, (row, 1), w_hh, (1, h));
-            cur.par_chunks_mut(row).zip(gates.par_chunks(4 * h)).enumerate().for_each(|(s, (o, a))| {
-                let c_prev = &prev[s * row + h..s * row + 2 * h];
-                for j in 0..h {
-                    let i = sigmoid(a[j]);
-                    let f = sigmoid(a[h + j]);
-                    let g = a[2 * h + j].tanh();
-                    let og = sigmoid(a[3 * h + j]);
-                    let c = f * c_prev[j] + i * g;
-                    o[j] = og * c.tanh();
-                    o[h + j] = c;
-                    o[2 * h + j] = i;
-                    o[3 * h + j] = f;
-                    o[4 * h + j] = g;
-                    o[5 * h + j] = og;
-                }
-            });
+            let a = &mut gates[(t - 1) * b * 4 * h..t * b * 4 * h];
+            a.copy_from_slice(&xp[(t - 1) * b * 4 * h..t * b * 4 * h]);
+            // a (B x 4H) += h_{t-1} (B x H) . W_hh^T (H x 4H, W_hh read in place)
+            let h_prev = &hs[(t - 1) * bh..t * bh];
+            gemm_f32((b, 4 * h, h), a, (4 * h, 1), true, h_prev, (h, 1), w_hh, (1, h));
+            let (h_done, h_rest) = hs.split_at_mut(t * bh);
+            let (c_done, c_rest) = cs.split_at_mut(t * bh);
+            let _ = h_done;
+            let c_prev = &c_done[(t - 1) * bh..];
+            h_rest[..bh]
+                .par_chunks_mut(h)
+                .zip(c_rest[..bh].par_chunks_mut(h))
+                .zip(a.par_chunks_mut(4 * h))
+                .enumerate()
+                .for_each(|(s, ((h_out, c_out), a))| {
+                    let c_prev = &c_prev[s * h..(s + 1) * h];
+                    for j in 0..h {
+                        let i = sigmoid(a[j]);
+                        let f = sigmoid(a[h + j]);
+                        let g = a[2 * h + j].tanh();
+                        let o = sigmoid(a[3 * h + j]);
+                        let c = f * c_prev[j] + i * g;
+                        c_out[j] = c;
+                        h_out[j] = o * c.tanh();
+                        a[j] = i;
+                        a[h + j] = f;
+                        a[2 * h + j] = g;
+                        a[3 * h + j] = o;
+                    }
+                });
         }
+        let mut out = output::<f32>((t_len + 1) * bh);
+        out[..t_len * bh].copy_from_slice(&hs[bh..]);
+        out[t_len * bh..].copy_from_slice(&cs[t_len * bh..]);
+        *self.saved.lock().expect("lstm workspace") = Saved { hs, cs, gates };
         out
     }
 }
@@ -316,7 +335,7 @@ impl candle::CustomOp3 for FusedLstm {
             )
         }
         let out = self.forward(xp, w, s0);
-        Ok((CpuStorage::F32(out), candle::Shape::from((t_len + 1, b, 6 * h))))
+        Ok((CpuStorage::F32(out), candle::Shape::from((t_len + 1, b, h))))
     }
 
     fn bwd(
@@ -324,11 +343,12 @@ impl candle::CustomOp3 for FusedLstm {
         _xp: &Tensor,
         w_hh: &Tensor,
         _state0: &Tensor,
-        res: &Tensor,
+        _res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (t_len, b, h) = (self.t_len, self.batch, self.hidden);
-        let grads = res.apply_op3_no_bwd(&grad_res.contiguous()?, &w_hh.contiguous()?, &FusedLstmBackward(*self))?;
+        let backward = FusedLstmBackward(self.clone());
+        let grads = grad_res.contiguous()?.apply_op2_no_bwd(&w_hh.contiguous()?, &backward)?;
         let dxp = grads.narrow(0, 0, t_len * b * 4 * h)?.reshape((t_len, b, 4 * h))?;
         let dw = grads.narrow(0, t_len * b * 4 * h, 4 * h * h)?.reshape((4 * h, h))?;
         let ds = grads.narrow(0, t_len * b * 4 * h + 4 * h * h, 2 * b * h)?.reshape((2, b, h))?;
@@ -336,76 +356,134 @@ impl candle::CustomOp3 for FusedLstm {
     }
 }
 
-/// The backward pass of [`FusedLstm`] on (its output, the gradient of its output, `W_hh`):
-/// `d(projected input)` (T B 4H), `dW_hh` (4H H) and `d(state0)` (2 B H), concatenated flat.
+/// The backward pass of [`FusedLstm`] on (the gradient of its output, `W_hh`), from the states
+/// and gates it saved: `d(projected input)` (T B 4H), `dW_hh` (4H H) and `d(state0)` (2 B H),
+/// concatenated flat.
 ///
 /// ```text
 /// for t = T..1:  dh = ∂h_t + dh',  dc = ∂c_t + dc' + dh o (1 - tanh²c_t)
 ///                da = [dc g i(1-i), dc c_{t-1} f(1-f), dc i (1-g²), dh tanh(c_t) o(1-o)]
 ///                dc' = dc f,  dh' = da W_hh
-/// dW_hh = Σ_t da_t^T h_{t-1} (one product over all steps);  dh_0 = ∂h_0 + dh', dc_0 = ∂c_0 + dc'
+/// dW_hh = Σ_t da_t^T h_{t-1} (one product over all steps);  dh_0 = dh', dc_0 = dc'
 /// ```
+/// (`∂c_t` is zero but for `t = T`: only `c_T` leaves the op.)
 struct FusedLstmBackward(FusedLstm);
 
 impl FusedLstmBackward {
-    fn run(&self, out: &[f32], grad: &[f32], w_hh: &[f32]) -> Vec<f32> {
+    fn run(&self, grad: &[f32], w_hh: &[f32]) -> Result<Vec<f32>> {
         use rayon::prelude::*;
-        let FusedLstm { t_len, batch: b, hidden: h } = self.0;
-        let row = 6 * h;
-        let step = b * row;
+        let FusedLstm { t_len, batch: b, hidden: h, ref saved } = self.0;
+        let saved = saved.lock().expect("lstm workspace");
+        if saved.hs.len() != (t_len + 1) * b * h {
+            candle::bail!("lstm backward: the forward pass's states are missing")
+        }
+        let bh = b * h;
         let gsize = b * 4 * h;
-        let mut result = output::<f32>(t_len * gsize + 4 * h * h + 2 * b * h);
+        let mut result = output::<f32>(t_len * gsize + 4 * h * h + 2 * bh);
         let (dxp, rest) = result.split_at_mut(t_len * gsize);
         let (dw, ds) = rest.split_at_mut(4 * h * h);
-        let mut dh_next = vec![0f32; b * h];
-        let mut dc_next = vec![0f32; b * h];
+        let mut dh_next = vec![0f32; bh];
+        let mut dc_next = grad[t_len * bh..].to_vec();
         for t in (1..=t_len).rev() {
-            let cur = &out[t * step..(t + 1) * step];
-            let prev = &out[(t - 1) * step..t * step];
-            let g_cur = &grad[t * step..(t + 1) * step];
+            let gates = &saved.gates[(t - 1) * gsize..t * gsize];
+            let c_cur = &saved.cs[t * bh..(t + 1) * bh];
+            let c_prev = &saved.cs[(t - 1) * bh..t * bh];
+            let g_h = &grad[(t - 1) * bh..t * bh];
             let da_t = &mut dxp[(t - 1) * gsize..t * gsize];
             da_t.par_chunks_mut(4 * h).zip(dc_next.par_chunks_mut(h)).zip(dh_next.par_chunks(h)).enumerate().for_each(
                 |(s, ((da, dc_n), dh_n))| {
-                    let o_row = &cur[s * row..(s + 1) * row];
-                    let g_row = &g_cur[s * row..(s + 1) * row];
-                    let c_prev = &prev[s * row + h..s * row + 2 * h];
+                    let a = &gates[s * 4 * h..(s + 1) * 4 * h];
+                    let (c_cur, c_prev, g_h) =
+                        (&c_cur[s * h..(s + 1) * h], &c_prev[s * h..(s + 1) * h], &g_h[s * h..(s + 1) * h]);
                     for j in 0..h {
-                        let c = o_row[h + j];
-                        let (i, f, g, og) = (o_row[2 * h + j], o_row[3 * h + j], o_row[4 * h + j], o_row[5 * h + j]);
-                        let tc = c.tanh();
-                        let dh = g_row[j] + dh_n[j];
-                        let dc = g_row[h + j] + dc_n[j] + dh * og * (1.0 - tc * tc);
+                        let (i, f, g, o) = (a[j], a[h + j], a[2 * h + j], a[3 * h + j]);
+                        let tc = c_cur[j].tanh();
+                        let dh = g_h[j] + dh_n[j];
+                        let dc = dc_n[j] + dh * o * (1.0 - tc * tc);
                         da[j] = dc * g * i * (1.0 - i);
                         da[h + j] = dc * c_prev[j] * f * (1.0 - f);
                         da[2 * h + j] = dc * i * (1.0 - g * g);
-                        da[3 * h + j] = dh * tc * og * (1.0 - og);
+                        da[3 * h + j] = dh * tc * o * (1.0 - o);
                         dc_n[j] = dc * f;
                     }
                 },
             );
-            // dh' = da (B x 4H) . W_hh (4H x H)
-            gemm_f32((b, h, 4 * h), &mut dh_next, h, false, da_t, (4 * h, 1), w_hh, (h, 1));
+            // dh' (B x H) = da (B x 4H) . W_hh (4H x H)
+            gemm_f32((b, h, 4 * h), &mut dh_next, (h, 1), false, da_t, (4 * h, 1), w_hh, (h, 1));
         }
-        let g0 = &grad[..step];
-        for s in 0..b {
-            for j in 0..h {
-                ds[s * h + j] = dh_next[s * h + j] + g0[s * row + j];
-                ds[(b + s) * h + j] = dc_next[s * h + j] + g0[s * row + h + j];
-            }
-        }
-        // dW_hh (4H x H) = da^T (4H x T B) . h_{t-1} (T B x H, rows of the output 0..T)
+        ds[..bh].copy_from_slice(&dh_next);
+        ds[bh..].copy_from_slice(&dc_next);
+        // dW_hh (4H x H) = da^T (4H x T B) . h_{0..T-1} (T B x H)
         if t_len == 0 {
             dw.fill(0.0);
         } else {
-            gemm_f32((4 * h, h, t_len * b), dw, h, false, dxp, (1, 4 * h), out, (row, 1));
+            gemm_f32((4 * h, h, t_len * b), dw, (h, 1), false, dxp, (1, 4 * h), &saved.hs[..t_len * bh], (h, 1));
         }
-        result
+        Ok(result)
     }
 }
 
-impl candle::CustomOp3 for FusedLstmBackward {
+impl candle::CustomOp2 for FusedLstmBackward {
     fn name(&self) -> &'static str {
         "optbench-lstm-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &candle::CpuStorage,
+        l1: &candle::Layout,
+        s2: &candle::CpuStorage,
+        l2: &candle::Layout,
+    ) -> Result<(candle::CpuStorage, candle::Shape)> {
+        use candle::CpuStorage;
+        let (CpuStorage::F32(grad), CpuStorage::F32(w)) = (s1, s2) else {
+            candle::bail!("the fused LSTM's backward takes f32 operands")
+        };
+        let grad = contiguous(grad, l1, "lstm backward", "output gradient")?;
+        let w = contiguous(w, l2, "lstm backward", "hidden-to-hidden weight")?;
+        let result = self.run(grad, w)?;
+        let n = result.len();
+        Ok((CpuStorage::F32(result), candle::Shape::from(n)))
+    }
+}
+
+/// The mean token cross-entropy of `logits` (N, V) against `targets` (N) of u32 ids (see
+/// [`biased_cross_entropy`]).
+pub fn token_cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let (_, v) = logits.dims2()?;
+    biased_cross_entropy(logits, &Tensor::zeros(v, logits.dtype(), logits.device())?, targets)
+}
+
+/// The mean token cross-entropy of `scores + bias` ((N, V) plus (V)) against `targets` (N) of
+/// u32 ids: on the CPU in f32 one fused op (the bias added, the softmax and its log-sum-exp in
+/// one pass per row, the softmax kept; the backward `(softmax - onehot) / N` and the bias's
+/// column sums in one more), elsewhere candle's `cross_entropy` (log-softmax and NLL in tensor
+/// ops) of `scores + bias`.
+pub fn biased_cross_entropy(scores: &Tensor, bias: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let (n, v) = scores.dims2()?;
+    if bias.dims() != [v] || targets.dims() != [n] {
+        candle::bail!(
+            "cross-entropy: bias {:?} and targets {:?} for scores {:?}",
+            bias.dims(),
+            targets.dims(),
+            scores.dims()
+        )
+    }
+    if scores.device().is_cpu() && scores.dtype() == DType::F32 && targets.dtype() == DType::U32 {
+        let op = CrossEntropy { softmax: Arc::default() };
+        return scores.contiguous()?.apply_op3(&bias.contiguous()?, &targets.contiguous()?, op);
+    }
+    candle_nn::loss::cross_entropy(&scores.broadcast_add(bias)?, targets)
+}
+
+/// The fused cross-entropy of [`biased_cross_entropy`]; keeps the softmax for its backward pass.
+struct CrossEntropy {
+    softmax: Arc<Mutex<Vec<f32>>>,
+}
+
+impl candle::CustomOp3 for CrossEntropy {
+    fn name(&self) -> &'static str {
+        "optbench-cross-entropy"
     }
 
     fn cpu_fwd(
@@ -418,15 +496,92 @@ impl candle::CustomOp3 for FusedLstmBackward {
         l3: &candle::Layout,
     ) -> Result<(candle::CpuStorage, candle::Shape)> {
         use candle::CpuStorage;
-        let (CpuStorage::F32(out), CpuStorage::F32(grad), CpuStorage::F32(w)) = (s1, s2, s3) else {
-            candle::bail!("the fused LSTM's backward takes f32 operands")
+        use rayon::prelude::*;
+        let (CpuStorage::F32(x), CpuStorage::F32(bias), CpuStorage::U32(y)) = (s1, s2, s3) else {
+            candle::bail!("cross-entropy: f32 scores and bias, u32 targets")
         };
-        let out = contiguous(out, l1, "lstm backward", "output")?;
-        let grad = contiguous(grad, l2, "lstm backward", "output gradient")?;
-        let w = contiguous(w, l3, "lstm backward", "hidden-to-hidden weight")?;
-        let result = self.run(out, grad, w);
-        let n = result.len();
-        Ok((CpuStorage::F32(result), candle::Shape::from(n)))
+        let x = contiguous(x, l1, "cross-entropy", "scores")?;
+        let bias = contiguous(bias, l2, "cross-entropy", "bias")?;
+        let y = contiguous(y, l3, "cross-entropy", "targets")?;
+        let (n, v) = l1.shape().dims2()?;
+        if let Some(&t) = y.iter().find(|&&t| t as usize >= v) {
+            candle::bail!("cross-entropy: target {t} outside the {v} classes")
+        }
+        let mut softmax = output::<f32>(n * v);
+        let losses: Vec<f64> = softmax
+            .par_chunks_mut(v.max(1))
+            .zip(x.par_chunks(v.max(1)))
+            .zip(y.par_iter())
+            .map(|((p, row), &t)| {
+                let mut max = f32::NEG_INFINITY;
+                for ((p, &a), &b) in p.iter_mut().zip(row).zip(bias) {
+                    *p = a + b;
+                    max = max.max(*p);
+                }
+                let target = p[t as usize];
+                let mut sum = 0f32;
+                for p in p.iter_mut() {
+                    *p = (*p - max).exp();
+                    sum += *p;
+                }
+                let inv = 1.0 / sum;
+                for p in p.iter_mut() {
+                    *p *= inv;
+                }
+                (sum.ln() + max - target) as f64
+            })
+            .collect();
+        let mean = if n == 0 { 0.0 } else { losses.iter().sum::<f64>() / n as f64 };
+        *self.softmax.lock().expect("cross-entropy workspace") = softmax;
+        Ok((CpuStorage::F32(vec![mean as f32]), candle::Shape::from(())))
+    }
+
+    fn bwd(
+        &self,
+        scores: &Tensor,
+        _bias: &Tensor,
+        targets: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (n, v) = scores.dims2()?;
+        let g = grad_res.to_dtype(DType::F32)?.to_scalar::<f32>()?;
+        let scale = g / n.max(1) as f32;
+        let softmax = self.softmax.lock().expect("cross-entropy workspace");
+        let y = targets.to_vec1::<u32>()?;
+        if softmax.len() != n * v {
+            candle::bail!("cross-entropy backward: the forward pass's softmax is missing")
+        }
+        use rayon::prelude::*;
+        let mut dx = output::<f32>(n * v);
+        dx.par_chunks_mut(v.max(1)).zip(softmax.par_chunks(v.max(1))).zip(y.par_iter()).for_each(|((d, p), &t)| {
+            for (d, &p) in d.iter_mut().zip(p) {
+                *d = p * scale;
+            }
+            d[t as usize] -= scale;
+        });
+        // The bias's gradient: the column sums, over row blocks in parallel.
+        let block = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let partial: Vec<Vec<f32>> = dx
+            .par_chunks(block * v.max(1))
+            .map(|rows| {
+                let mut acc = vec![0f32; v];
+                for row in rows.chunks(v.max(1)) {
+                    for (a, &d) in acc.iter_mut().zip(row) {
+                        *a += d;
+                    }
+                }
+                acc
+            })
+            .collect();
+        let mut db = vec![0f32; v];
+        for p in partial {
+            for (a, b) in db.iter_mut().zip(p) {
+                *a += b;
+            }
+        }
+        let device = scores.device();
+        Ok((Some(Tensor::from_vec(dx, (n, v), device)?), Some(Tensor::from_vec(db, v, device)?), None))
     }
 }
 
@@ -538,15 +693,33 @@ impl LstmLmConfig {
     }
 }
 
-/// What one forward pass returns: the logits (T B, V), the new state, and the last layer's
-/// outputs before and after its dropout (for AWD-LSTM's activation regularisers).
+/// What one forward pass returns: the decoder's input (T B, E), the new state, and the last
+/// layer's outputs before and after its dropout (for AWD-LSTM's activation regularisers); the
+/// logits and the loss from [`LmOutput::logits`] and [`LmOutput::loss`].
 pub struct LmOutput {
-    pub logits: Tensor,
+    /// The last layer's dropped outputs, flattened to (T B, E) in time-major order.
+    pub features: Tensor,
+    decoder_weight: Tensor,
+    decoder_bias: Tensor,
     pub state: Vec<LstmState>,
     /// The last layer's outputs (T, B, E), before its dropout (TAR's `rnn_hs[-1]`).
     pub last_raw: Tensor,
     /// The same after the output dropout (AR's `dropped_rnn_hs[-1]`).
     pub last_dropped: Tensor,
+}
+
+impl LmOutput {
+    /// The logits (T B, V): `features W^T + b`.
+    pub fn logits(&self) -> Result<Tensor> {
+        self.features.matmul(&self.decoder_weight.t()?)?.broadcast_add(&self.decoder_bias)
+    }
+
+    /// The mean cross-entropy against `targets` (T B) of u32 ids, the bias folded into the
+    /// fused loss on the CPU ([`biased_cross_entropy`]).
+    pub fn loss(&self, targets: &Tensor) -> Result<Tensor> {
+        let scores = self.features.matmul(&self.decoder_weight.t()?)?;
+        biased_cross_entropy(&scores, &self.decoder_bias, targets)
+    }
 }
 
 /// One LSTM layer with its DropConnect.
@@ -647,15 +820,16 @@ impl LstmLm {
         let last_dropped = self.output_drop.forward_t(&last_raw, train)?;
         let (t_len, b, e) = last_dropped.dims3()?;
         let flat = last_dropped.reshape((t_len * b, e))?;
-        let weight = self.decoder_weight.as_ref().unwrap_or(&self.encoder);
-        let logits = flat.matmul(&weight.t()?)?.broadcast_add(&self.decoder_bias)?;
-        Ok(LmOutput { logits, state: new_state, last_raw, last_dropped })
+        let weight = self.decoder_weight.as_ref().unwrap_or(&self.encoder).clone();
+        Ok(LmOutput {
+            features: flat,
+            decoder_weight: weight,
+            decoder_bias: self.decoder_bias.clone(),
+            state: new_state,
+            last_raw,
+            last_dropped,
+        })
     }
-}
-
-/// The mean token cross-entropy of `logits` (N, V) against `targets` (N) of u32 ids.
-pub fn token_cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    candle_nn::loss::cross_entropy(logits, targets)
 }
 
 /// AWD-LSTM's activation regulariser `alpha mean(dropped²)` plus its temporal one

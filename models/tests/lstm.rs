@@ -240,11 +240,13 @@ fn every_parameter_gets_a_gradient_with_every_dropout_on() -> Result<()> {
         let x = tokens(t_len, batch, 23, 1)?;
         let y = tokens(t_len, batch, 23, 2)?.flatten_all()?;
         let out = model.forward(&x, &model.zero_state(batch)?, true)?;
-        assert_eq!(out.logits.dims(), &[t_len * batch, 23]);
+        assert_eq!(out.logits()?.dims(), &[t_len * batch, 23]);
         assert_eq!(out.state.len(), 3);
         assert_eq!(out.state[2].h.dims(), &[batch, 6], "the last layer has emsize units (tied)");
         assert_eq!(out.state[0].h.dims(), &[batch, 9]);
-        let ce = token_cross_entropy(&out.logits, &y)?;
+        let ce = out.loss(&y)?;
+        let reference = candle_nn::loss::cross_entropy(&out.logits()?, &y)?;
+        assert!((ce.to_scalar::<f32>()? - reference.to_scalar::<f32>()?).abs() < 1e-5, "the fused loss is candle's");
         let reg = activation_regularizers(&out, 2.0, 1.0)?.expect("alpha and beta are on");
         let grads = (ce + reg)?.backward()?;
         let named = params.named_trainable();
@@ -302,14 +304,14 @@ fn dropouts_are_awds_locked_row_and_weight_masks() -> Result<()> {
     let train = model.forward(&same_word, &model.zero_state(3)?, true)?;
     let eval = model.forward(&same_word, &model.zero_state(3)?, false)?;
     let eval_again = model.forward(&same_word, &model.zero_state(3)?, false)?;
-    assert_eq!(max_diff(&eval.logits, &eval_again.logits)?, 0.0, "evaluation is deterministic");
-    assert_ne!(max_diff(&train.logits, &eval.logits)?, 0.0, "training draws masks");
+    assert_eq!(max_diff(&eval.logits()?, &eval_again.logits()?)?, 0.0, "evaluation is deterministic");
+    assert_ne!(max_diff(&train.logits()?, &eval.logits()?)?, 0.0, "training draws masks");
 
     // The same seed gives the same masks (and so the same training-mode outputs).
     let again = Params::new(SeededRng::new(5), DType::F32, &Device::Cpu);
     let model2 = LstmLm::new(&again.root(), &config)?;
     let train2 = model2.forward(&same_word, &model2.zero_state(3)?, true)?;
-    assert_eq!(max_diff(&train.logits, &train2.logits)?, 0.0);
+    assert_eq!(max_diff(&train.logits()?, &train2.logits()?)?, 0.0);
     Ok(())
 }
 
@@ -336,10 +338,32 @@ fn weight_drop_masks_hidden_to_hidden_weights_per_forward() -> Result<()> {
     let ce = |logits: &Tensor| -> Result<f32> {
         token_cross_entropy(logits, &tokens(3, 2, 23, 10)?.flatten_all()?)?.to_scalar::<f32>()
     };
-    assert!(ce(&model.forward(&x, &model.zero_state(2)?, false)?.logits)?.is_finite());
+    assert!(ce(&model.forward(&x, &model.zero_state(2)?, false)?.logits()?)?.is_finite());
     // An eval pass is not affected by the training masks.
-    let e1 = model.forward(&x, &model.zero_state(2)?, false)?.logits;
-    let e2 = model.forward(&x, &model.zero_state(2)?, false)?.logits;
+    let e1 = model.forward(&x, &model.zero_state(2)?, false)?.logits()?;
+    let e2 = model.forward(&x, &model.zero_state(2)?, false)?.logits()?;
     assert_eq!(max_diff(&e1, &e2)?, 0.0);
+    Ok(())
+}
+
+#[test]
+fn the_fused_cross_entropy_equals_candles_in_value_and_gradients() -> Result<()> {
+    let mut rng = SeededRng::new(21);
+    let (n, v) = (37, 53);
+    let scores = Var::from_tensor(&(random(&[n, v], &mut rng, DType::F32)? * 3.0)?)?;
+    let bias = Var::from_tensor(&random(&[v], &mut rng, DType::F32)?)?;
+    let targets = Tensor::from_vec((0..n).map(|_| rng.below(v) as u32).collect::<Vec<_>>(), n, &Device::Cpu)?;
+    // A factor of 3 on the loss checks that the incoming gradient is used.
+    let fused = (models::lstm::biased_cross_entropy(scores.as_tensor(), bias.as_tensor(), &targets)? * 3.0)?;
+    let logits = scores.as_tensor().broadcast_add(bias.as_tensor())?;
+    let reference = (candle_nn::loss::cross_entropy(&logits, &targets)? * 3.0)?;
+    let diff = (fused.to_scalar::<f32>()? - reference.to_scalar::<f32>()?).abs();
+    assert!(diff < 1e-5, "loss differs by {diff}");
+    let (gf, gr) = (fused.backward()?, reference.backward()?);
+    for (name, var) in [("scores", &scores), ("bias", &bias)] {
+        let diff = max_diff(gf.get(var.as_tensor()).expect("fused gradient"), gr.get(var.as_tensor()).expect("gradient"))?;
+        assert!(diff < 1e-6, "d{name} differs by {diff}");
+    }
+    assert!(models::lstm::biased_cross_entropy(scores.as_tensor(), bias.as_tensor(), &(targets + 100.0)?).is_err());
     Ok(())
 }
