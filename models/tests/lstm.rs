@@ -361,7 +361,8 @@ fn the_fused_cross_entropy_equals_candles_in_value_and_gradients() -> Result<()>
     assert!(diff < 1e-5, "loss differs by {diff}");
     let (gf, gr) = (fused.backward()?, reference.backward()?);
     for (name, var) in [("scores", &scores), ("bias", &bias)] {
-        let diff = max_diff(gf.get(var.as_tensor()).expect("fused gradient"), gr.get(var.as_tensor()).expect("gradient"))?;
+        let diff =
+            max_diff(gf.get(var.as_tensor()).expect("fused gradient"), gr.get(var.as_tensor()).expect("gradient"))?;
         assert!(diff < 1e-6, "d{name} differs by {diff}");
     }
     assert!(models::lstm::biased_cross_entropy(scores.as_tensor(), bias.as_tensor(), &(targets + 100.0)?).is_err());
