@@ -7,6 +7,7 @@
 //! - [`vgg`]: VGG-11 / 16 with BatchNorm for CIFAR, and AdaBelief's VGG-11 (no BatchNorm).
 //! - [`densenet`]: DenseNet-121 for CIFAR, and AdaShift's smaller DenseNets.
 //! - [`googlenet`]: GoogLeNet for CIFAR (Adai's, with its dropout and optional BatchNorm quirk).
+//! - [`lstm`]: AWD-LSTM word language models (PTB, WikiText-2), with a fused CPU LSTM layer.
 //!
 //! Each takes a `width` (or growth) that scales its channels, so that tests and CPU runs can use
 //! small versions of the same architecture.
@@ -17,6 +18,7 @@ pub mod densenet;
 pub mod googlenet;
 pub mod init;
 pub mod layers;
+pub mod lstm;
 pub mod mlp;
 pub mod norm;
 pub mod resnet;

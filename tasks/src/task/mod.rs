@@ -14,6 +14,7 @@
 
 pub mod classify;
 pub mod clip;
+pub mod language;
 pub mod mnist;
 pub mod online;
 pub mod toy2d;
@@ -408,6 +409,7 @@ pub fn registry() -> &'static [TaskInfo] {
         tasks.extend(toy2d::tasks());
         tasks.extend(mnist::tasks());
         tasks.extend(vision::tasks());
+        tasks.extend(language::tasks());
         tasks
     })
 }
