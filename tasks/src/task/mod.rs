@@ -17,6 +17,7 @@ pub mod clip;
 pub mod mnist;
 pub mod online;
 pub mod toy2d;
+pub mod translation;
 pub mod vision;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,2 @@
+//! Translation (placeholder while the task is built).
+pub mod bleu;
