@@ -7,6 +7,7 @@
 //! - [`vgg`]: VGG-11 / 16 with BatchNorm for CIFAR, and AdaBelief's VGG-11 (no BatchNorm).
 //! - [`densenet`]: DenseNet-121 for CIFAR, and AdaShift's smaller DenseNets.
 //! - [`googlenet`]: GoogLeNet for CIFAR (Adai's, with its dropout and optional BatchNorm quirk).
+//! - [`transformer`]: the encoder-decoder Transformer of fairseq's `transformer_iwslt_de_en`.
 //!
 //! Each takes a `width` (or growth) that scales its channels, so that tests and CPU runs can use
 //! small versions of the same architecture.
@@ -22,6 +23,7 @@ pub mod norm;
 pub mod resnet;
 pub mod resnet_tf;
 pub mod rng;
+pub mod transformer;
 pub mod vgg;
 
 /// `channels * width`, rounded, at least 1.

@@ -1,2 +1,3 @@
 //! Translation (placeholder while the task is built).
 pub mod bleu;
+pub mod bpe;
