@@ -12,7 +12,9 @@
 //! attention over the encoder output, the feed-forward block, each `LN(x + dropout(.))`; the
 //! logits `x O^T` with `O` the decoder's embedding (`share_decoder_input_output_embed`) or its
 //! own `output_projection`. `share_all_embeddings` uses one table for both sides (one joint
-//! vocabulary). No final layer norm (fairseq adds one only with `normalize_before`).
+//! vocabulary). No final layer norm, except with `normalize_before` (pre-LN, as fairseq's
+//! `transformer_iwslt_de_en_v2` of AdaBelief's recipe: `x + dropout(f(LN(x)))` per block and a
+//! final `layer_norm` after the encoder and the decoder).
 //!
 //! Attention: `softmax(q k^T / sqrt(d_h) + mask) v` per head, q/k/v/out projections with bias,
 //! attention dropout on the weights; masks are additive (-1e9 on padded keys, and on later
@@ -57,6 +59,9 @@ pub struct TransformerConfig {
     pub activation_dropout: f64,
     pub share_all_embeddings: bool,
     pub share_decoder_input_output_embed: bool,
+    /// Pre-LN (`encoder_normalize_before` = `decoder_normalize_before`): each block
+    /// `x + dropout(f(LN(x)))`, and a final layer norm after the encoder and the decoder.
+    pub normalize_before: bool,
     /// The longest sequence (fairseq's `max_source_positions` / `max_target_positions`).
     pub max_positions: usize,
 }
@@ -78,6 +83,7 @@ impl TransformerConfig {
             activation_dropout: 0.0,
             share_all_embeddings: false,
             share_decoder_input_output_embed: true,
+            normalize_before: false,
             max_positions: 1024,
         }
     }
@@ -318,6 +324,25 @@ pub struct Transformer {
     decoder_layers: Vec<DecoderLayer>,
     encoder_dropout: Dropout,
     decoder_dropout: Dropout,
+    /// The final layer norms of pre-LN models.
+    encoder_norm: Option<LayerNorm>,
+    decoder_norm: Option<LayerNorm>,
+}
+
+/// One residual block, post-LN `LN(x + dropout(f(x)))` or pre-LN `x + dropout(f(LN(x)))`.
+fn residual(
+    x: &Tensor,
+    norm: &LayerNorm,
+    pre: bool,
+    dropout: &Dropout,
+    train: bool,
+    f: impl FnOnce(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    if pre {
+        x + dropout.forward_t(&f(&norm.forward(x)?)?, train)?
+    } else {
+        norm.forward(&(x + dropout.forward_t(&f(x)?, train)?)?)
+    }
 }
 
 /// An embedding table `N(0, d^-1/2)` with the padding row 0.
@@ -382,7 +407,14 @@ impl Transformer {
         } else {
             dec.pp("output_projection").normal("weight", (c.tgt_vocab, d), (d as f64).powf(-0.5))?
         };
+        let (encoder_norm, decoder_norm) = if c.normalize_before {
+            (Some(LayerNorm::new(&enc.pp("layer_norm"), d)?), Some(LayerNorm::new(&dec.pp("layer_norm"), d)?))
+        } else {
+            (None, None)
+        };
         Ok(Self {
+            encoder_norm,
+            decoder_norm,
             encoder_dropout: enc.dropout("dropout", c.dropout)?,
             decoder_dropout: dec.dropout("dropout", c.dropout)?,
             config: c,
@@ -444,12 +476,16 @@ impl Transformer {
         let device = self.positions.device();
         let mask = self.padding_mask(src, device)?;
         let mut x = self.encoder_dropout.forward_t(&self.embed(&self.encoder_embed, src, 0)?, train)?;
+        let pre = self.config.normalize_before;
         for l in &self.encoder_layers {
-            let (k, v) = l.self_attn.keys_values(&x)?;
-            let a = l.self_attn.attend(&x, &k, &v, Some(&mask), train)?;
-            x = l.self_attn_layer_norm.forward(&(x + l.dropout.forward_t(&a, train)?)?)?;
-            let f = l.ffn.forward_t(&x, train)?;
-            x = l.final_layer_norm.forward(&(x + l.dropout.forward_t(&f, train)?)?)?;
+            x = residual(&x, &l.self_attn_layer_norm, pre, &l.dropout, train, |h| {
+                let (k, v) = l.self_attn.keys_values(h)?;
+                l.self_attn.attend(h, &k, &v, Some(&mask), train)
+            })?;
+            x = residual(&x, &l.final_layer_norm, pre, &l.dropout, train, |h| l.ffn.forward_t(h, train))?;
+        }
+        if let Some(norm) = &self.encoder_norm {
+            x = norm.forward(&x)?;
         }
         Ok(Encoded { out: x, mask })
     }
@@ -471,20 +507,30 @@ impl Transformer {
         }
         let mask = Tensor::from_vec(mask, (b, 1, t, t), device)?.to_dtype(self.positions.dtype())?;
         let mut x = self.decoder_dropout.forward_t(&self.embed(&self.decoder_embed, prev, 0)?, train)?;
+        let pre = self.config.normalize_before;
         for l in &self.decoder_layers {
-            let (k, v) = l.self_attn.keys_values(&x)?;
-            let a = l.self_attn.attend(&x, &k, &v, Some(&mask), train)?;
-            x = l.self_attn_layer_norm.forward(&(x + l.dropout.forward_t(&a, train)?)?)?;
-            let (k, v) = l.encoder_attn.keys_values(&encoded.out)?;
-            let a = l.encoder_attn.attend(&x, &k, &v, Some(&encoded.mask), train)?;
-            x = l.encoder_attn_layer_norm.forward(&(x + l.dropout.forward_t(&a, train)?)?)?;
-            let f = l.ffn.forward_t(&x, train)?;
-            x = l.final_layer_norm.forward(&(x + l.dropout.forward_t(&f, train)?)?)?;
+            x = residual(&x, &l.self_attn_layer_norm, pre, &l.dropout, train, |h| {
+                let (k, v) = l.self_attn.keys_values(h)?;
+                l.self_attn.attend(h, &k, &v, Some(&mask), train)
+            })?;
+            x = residual(&x, &l.encoder_attn_layer_norm, pre, &l.dropout, train, |h| {
+                let (k, v) = l.encoder_attn.keys_values(&encoded.out)?;
+                l.encoder_attn.attend(h, &k, &v, Some(&encoded.mask), train)
+            })?;
+            x = residual(&x, &l.final_layer_norm, pre, &l.dropout, train, |h| l.ffn.forward_t(h, train))?;
         }
         self.project(&x)
     }
 
     fn project(&self, x: &Tensor) -> Result<Tensor> {
+        let normed;
+        let x = match &self.decoder_norm {
+            Some(norm) => {
+                normed = norm.forward(x)?;
+                &normed
+            }
+            None => x,
+        };
         let dims = x.dims().to_vec();
         let d = self.config.d_model;
         let rows = x.elem_count() / d;
@@ -517,20 +563,23 @@ impl Transformer {
     pub fn decode_step(&self, encoded: &Encoded, cache: &mut DecoderCache, tokens: &[u32]) -> Result<Tensor> {
         let rows: Vec<Vec<u32>> = tokens.iter().map(|&t| vec![t]).collect();
         let mut x = self.embed(&self.decoder_embed, &rows, cache.steps)?;
+        let pre = self.config.normalize_before;
         for (l, c) in self.decoder_layers.iter().zip(cache.layers.iter_mut()) {
-            let (k, v) = l.self_attn.keys_values(&x)?;
-            let (k, v) = match &c.self_kv {
-                Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
-                None => (k, v),
-            };
-            let a = l.self_attn.attend(&x, &k, &v, None, false)?;
-            c.self_kv = Some((k, v));
-            x = l.self_attn_layer_norm.forward(&(x + a)?)?;
+            x = residual(&x, &l.self_attn_layer_norm, pre, &l.dropout, false, |h| {
+                let (k, v) = l.self_attn.keys_values(h)?;
+                let (k, v) = match &c.self_kv {
+                    Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
+                    None => (k, v),
+                };
+                let a = l.self_attn.attend(h, &k, &v, None, false)?;
+                c.self_kv = Some((k, v));
+                Ok(a)
+            })?;
             let (mk, mv) = &c.memory_kv;
-            let a = l.encoder_attn.attend(&x, mk, mv, Some(&encoded.mask), false)?;
-            x = l.encoder_attn_layer_norm.forward(&(x + a)?)?;
-            let f = l.ffn.forward_t(&x, false)?;
-            x = l.final_layer_norm.forward(&(x + f)?)?;
+            x = residual(&x, &l.encoder_attn_layer_norm, pre, &l.dropout, false, |h| {
+                l.encoder_attn.attend(h, mk, mv, Some(&encoded.mask), false)
+            })?;
+            x = residual(&x, &l.final_layer_norm, pre, &l.dropout, false, |h| l.ffn.forward_t(h, false))?;
         }
         cache.steps += 1;
         let logits = self.project(&x)?.i((.., 0, ..))?;

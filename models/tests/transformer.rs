@@ -22,6 +22,7 @@ fn config_of(v: &Value) -> TransformerConfig {
         decoder_layers: n("decoder_layers"),
         share_all_embeddings: v["share_all"].as_bool().unwrap(),
         share_decoder_input_output_embed: v["share_io"].as_bool().unwrap(),
+        normalize_before: v.get("pre_ln").and_then(Value::as_bool).unwrap_or(false),
         dropout: 0.1,
         attention_dropout: 0.1,
         activation_dropout: 0.1,
@@ -62,7 +63,7 @@ fn parameters_equal_the_pytorch_definition() -> Result<()> {
     Ok(())
 }
 
-fn tiny(share_all: bool) -> TransformerConfig {
+fn tiny(share_all: bool, pre: bool) -> TransformerConfig {
     TransformerConfig {
         d_model: 16,
         ffn: 24,
@@ -71,6 +72,7 @@ fn tiny(share_all: bool) -> TransformerConfig {
         decoder_layers: 2,
         share_all_embeddings: share_all,
         share_decoder_input_output_embed: false,
+        normalize_before: pre,
         dropout: 0.1,
         attention_dropout: 0.1,
         activation_dropout: 0.1,
@@ -89,8 +91,8 @@ fn batch() -> (Vec<Vec<u32>>, Vec<Vec<u32>>, Vec<Vec<u32>>) {
 
 #[test]
 fn every_trainable_variable_gets_a_gradient() -> Result<()> {
-    for share_all in [false, true] {
-        let (params, model) = build(&tiny(share_all), 3)?;
+    for (share_all, pre) in [(false, false), (true, false), (false, true)] {
+        let (params, model) = build(&tiny(share_all, pre), 3)?;
         let (src, prev, gold) = batch();
         let logits = model.forward(&src, &prev, true)?;
         // Loss on the real target positions only.
@@ -116,7 +118,14 @@ fn max_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
 
 #[test]
 fn padding_changes_nothing_and_incremental_decoding_equals_the_full_pass() -> Result<()> {
-    let (_, model) = build(&tiny(false), 4)?;
+    for pre in [false, true] {
+        padding_and_incremental(pre)?;
+    }
+    Ok(())
+}
+
+fn padding_and_incremental(pre: bool) -> Result<()> {
+    let (_, model) = build(&tiny(false, pre), 4)?;
     let (src, prev, _) = batch();
     let batched = model.forward(&src, &prev, false)?;
     // The second sentence alone, without padding: the same logits at its real positions.

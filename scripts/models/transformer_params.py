@@ -2,8 +2,8 @@
 """The parameters (names, shapes, total) of fairseq's `transformer` model as a PyTorch module
 tree with fairseq's names, for `models/tests/transformer.rs`: a faithful re-definition of
 fairseq 3d262bb `fairseq/models/transformer/transformer_{encoder,decoder}.py`,
-`fairseq/modules/transformer_layer.py` and `multihead_attention.py` (post-LN, no final layer
-norm, sinusoidal positions, which have no parameters), not an import of fairseq (which does not
+`fairseq/modules/transformer_layer.py` and `multihead_attention.py` (post-LN without a final layer
+norm, or pre-LN with one; sinusoidal positions, which have no parameters), not an import of fairseq (which does not
 install in this environment's Python without a C++ build).
 
     /work/main/.venv/bin/python scripts/models/transformer_params.py models/tests/fixtures/transformer_params.json
@@ -32,7 +32,7 @@ def layer(d, ffn, decoder):
     return m
 
 
-def transformer(src_vocab, tgt_vocab, d, ffn, encoder_layers, decoder_layers, share_all, share_io):
+def transformer(src_vocab, tgt_vocab, d, ffn, encoder_layers, decoder_layers, share_all, share_io, pre_ln=False):
     m = nn.Module()
     enc, dec = nn.Module(), nn.Module()
     enc.embed_tokens = nn.Embedding(src_vocab, d, padding_idx=1)
@@ -42,6 +42,8 @@ def transformer(src_vocab, tgt_vocab, d, ffn, encoder_layers, decoder_layers, sh
     dec.layers = nn.ModuleList(layer(d, ffn, True) for _ in range(decoder_layers))
     if not (share_all or share_io):
         dec.output_projection = nn.Linear(d, tgt_vocab, bias=False)
+    if pre_ln:  # normalize_before: a final layer norm after each stack
+        enc.layer_norm, dec.layer_norm = nn.LayerNorm(d), nn.LayerNorm(d)
     m.encoder, m.decoder = enc, dec
     return m
 
@@ -57,6 +59,11 @@ CONFIGS = {
                  share_all=False, share_io=False),
     "tiny-shared": dict(src_vocab=40, tgt_vocab=40, d=16, ffn=24, encoder_layers=1, decoder_layers=2,
                         share_all=True, share_io=True),
+    # AdaBelief's transformer_iwslt_de_en_v2: pre-LN, --share-all-embeddings.
+    "iwslt-v2-pre-ln": dict(src_vocab=10000, tgt_vocab=10000, d=512, ffn=1024, encoder_layers=6,
+                            decoder_layers=6, share_all=True, share_io=True, pre_ln=True),
+    "tiny-pre-ln": dict(src_vocab=40, tgt_vocab=40, d=16, ffn=24, encoder_layers=1, decoder_layers=1,
+                        share_all=False, share_io=True, pre_ln=True),
 }
 
 

@@ -291,6 +291,13 @@ pub trait Task: Send {
     /// The data sets the task trains and evaluates on, as loaded (none for the synthetic
     /// problems): every result records them, and a run whose data changed is run again.
     fn data(&self) -> Vec<DataRecord>;
+
+    /// Files to write beside the result after each evaluation, as (suffix, contents): the
+    /// suffix `test.hyp.txt` of `seed-0.json` is `seed-0.test.hyp.txt` (a translation task's
+    /// hypotheses). None by default.
+    fn artifacts(&self) -> Vec<(String, Vec<u8>)> {
+        Vec::new()
+    }
 }
 
 /// Sets `var` from the tensor `name` of a saved state, which must have its shape and type.
@@ -409,6 +416,7 @@ pub fn registry() -> &'static [TaskInfo] {
         tasks.extend(toy2d::tasks());
         tasks.extend(mnist::tasks());
         tasks.extend(vision::tasks());
+        tasks.extend(translation::tasks());
         tasks
     })
 }
