@@ -357,7 +357,7 @@ impl Transformer {
     pub fn new(b: &ParamBuilder, config: &TransformerConfig) -> Result<Self> {
         let c = config.clone();
         let d = c.d_model;
-        if d % c.heads != 0 || d % 2 != 0 {
+        if !d.is_multiple_of(c.heads) || !d.is_multiple_of(2) {
             candle::bail!("d_model {d} must be even and a multiple of the {} heads", c.heads)
         }
         if c.share_all_embeddings && c.src_vocab != c.tgt_vocab {

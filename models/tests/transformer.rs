@@ -82,7 +82,9 @@ fn tiny(share_all: bool, pre: bool) -> TransformerConfig {
 
 const PAD: u32 = 1;
 
-fn batch() -> (Vec<Vec<u32>>, Vec<Vec<u32>>, Vec<Vec<u32>>) {
+type Rows = Vec<Vec<u32>>;
+
+fn batch() -> (Rows, Rows, Rows) {
     let src = vec![vec![5, 6, 7, 8, 2], vec![9, 10, 2, PAD, PAD]];
     let prev = vec![vec![2, 11, 12, 13], vec![2, 14, PAD, PAD]];
     let gold = vec![vec![11, 12, 13, 2], vec![14, 2, PAD, PAD]];

@@ -137,11 +137,11 @@ impl BleuStats {
             return Bleu { score: 0.0, precisions, brevity_penalty, stats: self.clone() };
         }
         let mut smooth = 1.0;
-        for n in 0..MAX_ORDER {
+        for (n, precision) in precisions.iter_mut().enumerate() {
             if self.total[n] == 0 {
                 break;
             }
-            precisions[n] = if self.correct[n] == 0 {
+            *precision = if self.correct[n] == 0 {
                 smooth *= 2.0;
                 100.0 / (smooth * self.total[n] as f64)
             } else {
