@@ -8,6 +8,7 @@
 //! - [`densenet`]: DenseNet-121 for CIFAR, and AdaShift's smaller DenseNets.
 //! - [`googlenet`]: GoogLeNet for CIFAR (Adai's, with its dropout and optional BatchNorm quirk).
 //! - [`lstm`]: AWD-LSTM word language models (PTB, WikiText-2), with a fused CPU LSTM layer.
+//! - [`transformer`]: the encoder-decoder Transformer of fairseq's `transformer_iwslt_de_en`.
 //!
 //! Each takes a `width` (or growth) that scales its channels, so that tests and CPU runs can use
 //! small versions of the same architecture.
@@ -24,6 +25,7 @@ pub mod norm;
 pub mod resnet;
 pub mod resnet_tf;
 pub mod rng;
+pub mod transformer;
 pub mod vgg;
 
 /// `channels * width`, rounded, at least 1.

@@ -18,6 +18,7 @@ pub mod language;
 pub mod mnist;
 pub mod online;
 pub mod toy2d;
+pub mod translation;
 pub mod vision;
 
 use std::collections::BTreeMap;
@@ -291,6 +292,13 @@ pub trait Task: Send {
     /// The data sets the task trains and evaluates on, as loaded (none for the synthetic
     /// problems): every result records them, and a run whose data changed is run again.
     fn data(&self) -> Vec<DataRecord>;
+
+    /// Files to write beside the result after each evaluation, as (suffix, contents): the
+    /// suffix `test.hyp.txt` of `seed-0.json` is `seed-0.test.hyp.txt` (a translation task's
+    /// hypotheses). None by default.
+    fn artifacts(&self) -> Vec<(String, Vec<u8>)> {
+        Vec::new()
+    }
 }
 
 /// Sets `var` from the tensor `name` of a saved state, which must have its shape and type.
@@ -410,6 +418,7 @@ pub fn registry() -> &'static [TaskInfo] {
         tasks.extend(mnist::tasks());
         tasks.extend(vision::tasks());
         tasks.extend(language::tasks());
+        tasks.extend(translation::tasks());
         tasks
     })
 }
