@@ -7,12 +7,14 @@
 //! - [`vgg`]: VGG-11 / 16 with BatchNorm for CIFAR, and AdaBelief's VGG-11 (no BatchNorm).
 //! - [`densenet`]: DenseNet-121 for CIFAR, and AdaShift's smaller DenseNets.
 //! - [`googlenet`]: GoogLeNet for CIFAR (Adai's, with its dropout and optional BatchNorm quirk).
+//! - [`dcgan`]: DCGAN generator and critic for WGAN / WGAN-GP (AdaBelief's GAN experiments).
 //!
 //! Each takes a `width` (or growth) that scales its channels, so that tests and CPU runs can use
 //! small versions of the same architecture.
 
 pub mod conv;
 mod cpu;
+pub mod dcgan;
 pub mod densenet;
 pub mod googlenet;
 pub mod init;
