@@ -234,6 +234,11 @@ fn train(
         observer.step(step, losses[0].1, lr);
         if step % eval_every == 0 || step == total_steps {
             let metrics = task.evaluate()?;
+            for (name, bytes) in task.artifacts(step)? {
+                let path = result_path.with_extension(&name);
+                write_atomically(&path, &bytes)
+                    .map_err(|e| anyhow::anyhow!("cannot write {} of the run: {e}", path.display()))?;
+            }
             let h = &mut result.history;
             h.step.push(step);
             h.epoch.push(steps_per_epoch.map(|spe| step as f64 / spe as f64));

@@ -14,6 +14,7 @@
 
 pub mod classify;
 pub mod clip;
+pub mod gan;
 pub mod mnist;
 pub mod online;
 pub mod toy2d;
@@ -287,6 +288,12 @@ pub trait Task: Send {
     /// `train_step` is `step + 1`.
     fn restore(&mut self, state: &TaskState, step: u64) -> anyhow::Result<()>;
 
+    /// Files to write beside the run's result after the evaluation at `step`, as (name, bytes):
+    /// a GAN's sample grid. The runner writes `<result stem>.<name>` (`seed-0.samples-000100.png`).
+    fn artifacts(&mut self, _step: u64) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        Ok(vec![])
+    }
+
     /// The data sets the task trains and evaluates on, as loaded (none for the synthetic
     /// problems): every result records them, and a run whose data changed is run again.
     fn data(&self) -> Vec<DataRecord>;
@@ -408,6 +415,7 @@ pub fn registry() -> &'static [TaskInfo] {
         tasks.extend(toy2d::tasks());
         tasks.extend(mnist::tasks());
         tasks.extend(vision::tasks());
+        tasks.extend(gan::tasks());
         tasks
     })
 }
