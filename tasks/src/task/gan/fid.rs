@@ -27,7 +27,11 @@ pub struct Statistics {
 impl Statistics {
     /// The statistics of `count` feature vectors of `dim` values each, row after row.
     pub fn of(features: &[f32], dim: usize) -> anyhow::Result<Self> {
-        anyhow::ensure!(dim > 0 && features.len() % dim == 0, "FID: {} features of dimension {dim}", features.len());
+        anyhow::ensure!(
+            dim > 0 && features.len().is_multiple_of(dim),
+            "FID: {} features of dimension {dim}",
+            features.len()
+        );
         let count = features.len() / dim;
         anyhow::ensure!(count >= 2, "FID needs at least 2 samples, got {count}");
         let mut mean = vec![0.0; dim];
