@@ -264,8 +264,10 @@ impl CustomOp2 for ConvOp {
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, dout: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let dout = dout.contiguous()?;
-        let dx = dout.apply_op2_no_bwd(w, &GradInputOp(self.0))?;
-        let dw = x.apply_op2_no_bwd(&dout, &GradKernelOp(self.0))?;
+        // Recorded ops (not `_no_bwd`): with `CANDLE_GRAD_DO_NOT_DETACH=1` the gradients are
+        // themselves differentiable (WGAN-GP's penalty); otherwise candle detaches them.
+        let dx = dout.apply_op2(w, GradInputOp(self.0))?;
+        let dw = x.apply_op2(&dout, GradKernelOp(self.0))?;
         Ok((Some(dx), Some(dw)))
     }
 }
@@ -278,6 +280,15 @@ impl CustomOp2 for GradInputOp {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         dispatch2!("conv2d input gradient", s1, l1, s2, l2, |a, b| grad_input(a, b, &self.0))
     }
+
+    /// `dx` is bilinear in (dout, w): for an upstream `G` (x-shaped), `d/d dout = conv(G, w)`
+    /// and `d/dw = kernel gradient of (G, dout)`.
+    fn bwd(&self, dout: &Tensor, w: &Tensor, _res: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = g.contiguous()?;
+        let d_dout = g.apply_op2(w, ConvOp(self.0))?;
+        let d_w = g.apply_op2(dout, GradKernelOp(self.0))?;
+        Ok((Some(d_dout), Some(d_w)))
+    }
 }
 
 impl CustomOp2 for GradKernelOp {
@@ -288,6 +299,60 @@ impl CustomOp2 for GradKernelOp {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         dispatch2!("conv2d kernel gradient", s1, l1, s2, l2, |a, b| grad_kernel(a, b, &self.0))
     }
+
+    /// `dw` is bilinear in (x, dout): for an upstream `H` (kernel-shaped), `d/dx = input
+    /// gradient of (dout, H)` and `d/d dout = conv(x, H)`.
+    fn bwd(&self, x: &Tensor, dout: &Tensor, _res: &Tensor, h: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let h = h.contiguous()?;
+        let d_x = dout.apply_op2(&h, GradInputOp(self.0))?;
+        let d_dout = x.apply_op2(&h, ConvOp(self.0))?;
+        Ok((Some(d_x), Some(d_dout)))
+    }
+}
+
+/// `nn.ConvTranspose2d(.., stride, padding, bias=False)` of `x` (N, Cin, H, W) by `w` (Cin,
+/// Cout, k, k), output (N, Cout, (H - 1) stride - 2 padding + k, ..): the input gradient of
+/// the convolution by `w` from that output size down to `x`'s ([`conv2d_input_gradient`]).
+pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let (_, _, h, wd) = x.dims4()?;
+    let k = w.dim(2)?;
+    let (h_big, w_big) = ((h - 1) * stride + k, (wd - 1) * stride + k);
+    if h_big <= 2 * padding || w_big <= 2 * padding {
+        candle::bail!("conv_transpose2d: padding {padding} leaves no output for input {:?}", x.dims())
+    }
+    conv2d_input_gradient(x, w, stride, padding, (h_big - 2 * padding, w_big - 2 * padding))
+}
+
+/// The gradient with respect to the input (N, Cin, H, W), `(H, W) = input`, of the convolution
+/// by `w` (Cout, Cin, k, k) whose output gradient is `dout` (N, Cout, Hout, Wout): the op
+/// above on the CPU in f32 / f64, recorded so that it is itself differentiable (with respect to
+/// `dout` and `w`, to any order); candle's `conv_transpose2d` elsewhere.
+pub fn conv2d_input_gradient(
+    dout: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    padding: usize,
+    input: (usize, usize),
+) -> Result<Tensor> {
+    let (n, c_out, h_out, w_out) = dout.dims4()?;
+    let (c_out_w, c_in, k, k2) = w.dims4()?;
+    let (h, wd) = input;
+    let fits = |size: usize, out: usize| size + 2 * padding >= k && (size + 2 * padding - k) / stride + 1 == out;
+    if c_out != c_out_w || k != k2 || !fits(h, h_out) || !fits(wd, w_out) {
+        candle::bail!(
+            "conv2d input gradient: output gradient {:?}, kernel {:?}, input {h}x{wd}, stride {stride}, padding \
+             {padding} do not fit",
+            dout.dims(),
+            w.dims()
+        )
+    }
+    let cpu_float = dout.device().is_cpu() && matches!(dout.dtype(), DType::F32 | DType::F64);
+    if !cpu_float {
+        let out_padding = h - ((h_out - 1) * stride + k - 2 * padding);
+        return dout.conv_transpose2d(w, padding, out_padding, stride, 1);
+    }
+    let g = Geometry { n, c_in, h, w: wd, c_out, k, stride, pad: padding, h_out, w_out };
+    dout.contiguous()?.apply_op2(&w.contiguous()?, GradInputOp(g))
 }
 
 /// `nn.Conv2d` without groups or dilation: weight (Cout, Cin, k, k), optional bias.

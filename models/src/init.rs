@@ -181,8 +181,14 @@ impl ParamBuilder {
 
     /// A trainable parameter, normal with mean 0 and the given std.
     pub fn normal(&self, name: &str, shape: impl Into<Shape>, std: f64) -> Result<Tensor> {
+        self.normal_around(name, shape, 0.0, std)
+    }
+
+    /// A trainable parameter, normal with the given mean and std (DCGAN's BatchNorm gamma
+    /// `N(1, 0.02²)`).
+    pub fn normal_around(&self, name: &str, shape: impl Into<Shape>, mean: f64, std: f64) -> Result<Tensor> {
         let shape = shape.into();
-        let values = self.params.rng.lock().expect("rng lock").normal_vec(shape.elem_count(), 0.0, std);
+        let values = self.params.rng.lock().expect("rng lock").normal_vec(shape.elem_count(), mean, std);
         self.make(name, shape, values, true)
     }
 

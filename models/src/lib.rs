@@ -9,12 +9,14 @@
 //! - [`googlenet`]: GoogLeNet for CIFAR (Adai's, with its dropout and optional BatchNorm quirk).
 //! - [`lstm`]: AWD-LSTM word language models (PTB, WikiText-2), with a fused CPU LSTM layer.
 //! - [`transformer`]: the encoder-decoder Transformer of fairseq's `transformer_iwslt_de_en`.
+//! - [`dcgan`]: DCGAN generator and critic for WGAN / WGAN-GP (AdaBelief's GAN experiments).
 //!
 //! Each takes a `width` (or growth) that scales its channels, so that tests and CPU runs can use
 //! small versions of the same architecture.
 
 pub mod conv;
 mod cpu;
+pub mod dcgan;
 pub mod densenet;
 pub mod googlenet;
 pub mod init;

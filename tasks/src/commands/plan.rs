@@ -116,6 +116,9 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
         };
         let parameters = counts.of(spec)?.map(|n| format!(", {} parameters", thousands(n))).unwrap_or_default();
         println!("{:>4}  {}  [{budget}{parameters}, {}]  {}", i + 1, spec.id(), state, spec.optimizer);
+        for (role, optimizer) in &spec.roles {
+            println!("        role {role}: {optimizer}");
+        }
     }
     Ok(())
 }

@@ -245,9 +245,10 @@ fn train(
         observer.step(step, losses[0].1, lr);
         if step % eval_every == 0 || step == total_steps {
             let metrics = task.evaluate()?;
-            for (suffix, bytes) in task.artifacts() {
-                let path = result_path.with_extension(&suffix);
-                write_atomically(&path, &bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            for (name, bytes) in task.artifacts(step)? {
+                let path = result_path.with_extension(&name);
+                write_atomically(&path, &bytes)
+                    .map_err(|e| anyhow::anyhow!("cannot write {} of the run: {e}", path.display()))?;
             }
             let h = &mut result.history;
             h.step.push(step);

@@ -14,6 +14,7 @@
 
 pub mod classify;
 pub mod clip;
+pub mod gan;
 pub mod language;
 pub mod mnist;
 pub mod online;
@@ -289,16 +290,17 @@ pub trait Task: Send {
     /// `train_step` is `step + 1`.
     fn restore(&mut self, state: &TaskState, step: u64) -> anyhow::Result<()>;
 
+    /// Files to write beside the run's result after the evaluation at `step`, as (name, bytes):
+    /// a GAN's sample grid, a translation task's test hypotheses. The runner writes
+    /// `<result stem>.<name>` atomically (`seed-0.samples-000100.png`, `seed-0.test.hyp.txt`).
+    /// None by default.
+    fn artifacts(&mut self, _step: u64) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        Ok(vec![])
+    }
+
     /// The data sets the task trains and evaluates on, as loaded (none for the synthetic
     /// problems): every result records them, and a run whose data changed is run again.
     fn data(&self) -> Vec<DataRecord>;
-
-    /// Files to write beside the result after each evaluation, as (suffix, contents): the
-    /// suffix `test.hyp.txt` of `seed-0.json` is `seed-0.test.hyp.txt` (a translation task's
-    /// hypotheses). None by default.
-    fn artifacts(&self) -> Vec<(String, Vec<u8>)> {
-        Vec::new()
-    }
 }
 
 /// Sets `var` from the tensor `name` of a saved state, which must have its shape and type.
@@ -419,6 +421,7 @@ pub fn registry() -> &'static [TaskInfo] {
         tasks.extend(vision::tasks());
         tasks.extend(language::tasks());
         tasks.extend(translation::tasks());
+        tasks.extend(gan::tasks());
         tasks
     })
 }

@@ -595,12 +595,12 @@ impl Task for Translation {
         vec![self.record.clone()]
     }
 
-    fn artifacts(&self) -> Vec<(String, Vec<u8>)> {
+    fn artifacts(&mut self, _step: u64) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         if self.hypotheses.is_empty() {
-            return Vec::new(); // not evaluated yet
+            return Ok(Vec::new()); // not evaluated yet
         }
         let mut text = self.hypotheses.join("\n");
         text.push('\n');
-        vec![("test.hyp.txt".into(), text.into_bytes())]
+        Ok(vec![("test.hyp.txt".into(), text.into_bytes())])
     }
 }
