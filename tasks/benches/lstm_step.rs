@@ -12,14 +12,12 @@
 
 mod common;
 
-use std::time::Instant;
-
 use candle::{DType, Tensor};
 use models::lstm::{activation_regularizers, LstmKernel, LstmLm, LstmLmConfig};
 use models::{Params, SeededRng};
 use optimizers::{DynOptimizer, OptimizerSpec};
 
-use common::{arg, median, parsed};
+use common::{arg, parsed};
 
 fn main() -> anyhow::Result<()> {
     tasks::init_process();
@@ -50,40 +48,25 @@ fn main() -> anyhow::Result<()> {
     let x = Tensor::from_slice(&ids[..bptt * batch], (bptt, batch), &device)?;
     let y = Tensor::from_slice(&ids[batch..], bptt * batch, &device)?;
     let mut state = model.zero_state(batch)?;
-    let (mut fwd, mut bwd, mut upd, mut total) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut times = common::StepTimes::default();
     for i in 0..=steps {
-        let t0 = Instant::now();
-        let out = model.forward(&x, &state, true)?;
-        let ce = out.loss(&y)?;
-        let loss = (&ce + activation_regularizers(&out, 2.0, 1.0)?.expect("alpha, beta > 0"))?;
-        loss.to_scalar::<f32>()?;
-        let t1 = Instant::now();
-        let grads = loss.backward()?;
-        device.synchronize()?;
-        let t2 = Instant::now();
-        opt.step(&grads)?;
-        device.synchronize()?;
-        let t3 = Instant::now();
+        let loss = || {
+            let out = model.forward(&x, &state, true)?;
+            let ce = out.loss(&y)?;
+            let loss = (&ce + activation_regularizers(&out, 2.0, 1.0)?.expect("alpha, beta > 0"))?;
+            Ok((loss, out))
+        };
+        let out = times.step(&device, i == 0, loss, |grads| opt.step(grads))?;
         state = out.state.iter().map(|s| s.detach()).collect();
-        if i > 0 {
-            fwd.push((t1 - t0).as_secs_f64());
-            bwd.push((t2 - t1).as_secs_f64());
-            upd.push((t3 - t2).as_secs_f64());
-            total.push((t3 - t0).as_secs_f64());
-        }
     }
     println!(
-        "optbench LSTM LM step ({} layers, emsize {}, nhid {}, vocab {}), batch {batch}, bptt {bptt}, {kernel:?}, {:?}: \
-         median {:.3} s (forward {:.3} s, backward {:.3} s, clip + SGD step {:.4} s) over {steps} steps",
+        "optbench LSTM LM step ({} layers, emsize {}, nhid {}, vocab {}), batch {batch}, bptt {bptt}, {kernel:?}, {:?}: {}",
         config.layers,
         config.emsize,
         config.nhid,
         config.vocab,
         device.location(),
-        median(total),
-        median(fwd),
-        median(bwd),
-        median(upd)
+        times.summary("clip + SGD step")
     );
     Ok(())
 }

@@ -11,14 +11,12 @@
 
 mod common;
 
-use std::time::Instant;
-
 use candle::{DType, ModuleT, Tensor};
 use models::resnet::ResNet;
 use models::{LayerSetup, Params, SeededRng};
 use optimizers::OptimizerSpec;
 
-use common::{arg, median, parsed};
+use common::{arg, parsed};
 
 fn main() -> anyhow::Result<()> {
     tasks::init_process();
@@ -47,32 +45,15 @@ fn main() -> anyhow::Result<()> {
     let mut rng = SeededRng::new(1);
     let x = Tensor::from_vec(rng.normal_vec(batch * 3 * 32 * 32, 0.0, 1.0), (batch, 3, 32, 32), &device)?;
     let y = Tensor::from_vec((0..batch as u32).map(|i| i % 10).collect::<Vec<_>>(), batch, &device)?;
-    let (mut fwd, mut bwd, mut upd, mut total) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut times = common::StepTimes::default();
     for i in 0..=steps {
-        let t0 = Instant::now();
-        let loss = candle_nn::loss::cross_entropy(&net.forward_t(&x, true)?, &y)?;
-        device.synchronize()?;
-        let t1 = Instant::now();
-        let grads = loss.backward()?;
-        device.synchronize()?;
-        let t2 = Instant::now();
-        opt.step(&grads)?;
-        device.synchronize()?;
-        let t3 = Instant::now();
-        if i > 0 {
-            fwd.push((t1 - t0).as_secs_f64());
-            bwd.push((t2 - t1).as_secs_f64());
-            upd.push((t3 - t2).as_secs_f64());
-            total.push((t3 - t0).as_secs_f64());
-        }
+        let loss = || Ok((candle_nn::loss::cross_entropy(&net.forward_t(&x, true)?, &y)?, ()));
+        times.step(&device, i == 0, loss, |grads| opt.step(grads))?;
     }
     println!(
-        "optbench {model} (width {width}) step, batch {batch}, {:?}: median {:.3} s (forward {:.3} s, backward {:.3} s, SGD step {:.4} s) over {steps} steps",
+        "optbench {model} (width {width}) step, batch {batch}, {:?}: {}",
         device.location(),
-        median(total),
-        median(fwd),
-        median(bwd),
-        median(upd)
+        times.summary("SGD step")
     );
     Ok(())
 }

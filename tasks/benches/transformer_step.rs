@@ -13,15 +13,13 @@
 
 mod common;
 
-use std::time::Instant;
-
 use candle::DType;
 use models::transformer::{Transformer, TransformerConfig};
 use models::{Params, SeededRng};
 use optimizers::OptimizerSpec;
 use tasks::task::translation::label_smoothed_loss;
 
-use common::{arg, median, parsed};
+use common::{arg, parsed};
 
 fn main() -> anyhow::Result<()> {
     tasks::init_process();
@@ -49,35 +47,20 @@ fn main() -> anyhow::Result<()> {
         (0..sentences).map(|_| (0..n).map(|_| 4 + rng.below(vocab - 4) as u32).collect()).collect()
     };
     let (src, prev, gold) = (tokens(len), tokens(len), tokens(len));
-    let (mut fwd, mut bwd, mut upd, mut total) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut times = common::StepTimes::default();
     for i in 0..=steps {
-        let t0 = Instant::now();
-        let logits = model.forward(&src, &prev, true)?;
-        let (loss, _, n) = label_smoothed_loss(&logits, &gold, 0.1)?;
-        let loss = (loss / n as f64)?;
-        device.synchronize()?;
-        let t1 = Instant::now();
-        let grads = loss.backward()?;
-        device.synchronize()?;
-        let t2 = Instant::now();
-        opt.step(&grads)?;
-        device.synchronize()?;
-        let t3 = Instant::now();
-        if i > 0 {
-            fwd.push((t1 - t0).as_secs_f64());
-            bwd.push((t2 - t1).as_secs_f64());
-            upd.push((t3 - t2).as_secs_f64());
-            total.push((t3 - t0).as_secs_f64());
-        }
+        let loss = || {
+            let logits = model.forward(&src, &prev, true)?;
+            let (loss, _, n) = label_smoothed_loss(&logits, &gold, 0.1)?;
+            Ok(((loss / n as f64)?, ()))
+        };
+        times.step(&device, i == 0, loss, |grads| opt.step(grads))?;
     }
     println!(
-        "optbench transformer step ({} parameters), {sentences} x {len} tokens, {:?}: median {:.3} s (forward {:.3} s, backward {:.3} s, Adam step {:.4} s) over {steps} steps",
+        "optbench transformer step ({} parameters), {sentences} x {len} tokens, {:?}: {}",
         params.count(),
         device.location(),
-        median(total),
-        median(fwd),
-        median(bwd),
-        median(upd)
+        times.summary("Adam step")
     );
     Ok(())
 }
