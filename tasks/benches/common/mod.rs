@@ -1,4 +1,6 @@
 //! What the benchmarks share: their command-line flags and medians.
+// Each bench uses some of these (a module compiled into every bench separately).
+#![allow(dead_code)]
 
 /// The value after flag `name` on the command line.
 pub fn arg(name: &str) -> Option<String> {
