@@ -51,6 +51,18 @@ fn output(child: std::process::Child) -> (bool, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
 }
 
+/// The output of processes that must all succeed.
+fn succeeded(children: Vec<std::process::Child>) -> Vec<String> {
+    children
+        .into_iter()
+        .map(|c| {
+            let (ok, log) = output(c);
+            assert!(ok, "{log}");
+            log
+        })
+        .collect()
+}
+
 /// How many times each run was trained, from the `Completed in` lines of every process.
 fn trained(logs: &[String]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
@@ -98,14 +110,7 @@ fn a_result_that_cannot_be_written_fails_the_run_loudly_even_when_quiet() {
 fn concurrent_processes_on_one_folder_train_each_run_once() {
     let dir = setup();
     let children: Vec<_> = (0..3).map(|_| spawn(&["run", "faults.toml"], dir.path())).collect();
-    let logs: Vec<String> = children
-        .into_iter()
-        .map(|c| {
-            let (ok, log) = output(c);
-            assert!(ok, "{log}");
-            log
-        })
-        .collect();
+    let logs = succeeded(children);
     let counts = trained(&logs);
     assert_eq!(counts.len(), RUNS, "{logs:#?}");
     assert!(counts.values().all(|&n| n == 1), "a run trained twice: {counts:?}\n{logs:#?}");
@@ -130,14 +135,7 @@ fn shards_cover_a_sweep_exactly_once() {
     let dir = setup();
     let children: Vec<_> =
         (1..=4).map(|i| spawn(&["run", "faults.toml", "--shard", &format!("{i}/4")], dir.path())).collect();
-    let logs: Vec<String> = children
-        .into_iter()
-        .map(|c| {
-            let (ok, log) = output(c);
-            assert!(ok, "{log}");
-            log
-        })
-        .collect();
+    let logs = succeeded(children);
     let counts = trained(&logs);
     assert_eq!(counts.len(), RUNS, "{logs:#?}");
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
