@@ -17,7 +17,7 @@
 use candle::{CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu::{contiguous, dispatch2, output, valid_columns, Float};
+use crate::cpu::{contiguous, dispatch2, matmul, output, valid_columns, Float, Threads};
 
 /// The geometry of one convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,55 +144,17 @@ fn col2im<T: Float>(cols: &[T], g: &Geometry, x: &mut [T]) {
     }
 }
 
-/// `dst (m x n) = [dst +] lhs (m x k) . rhs (k x n)`, each given by its row and column strides.
-#[allow(clippy::too_many_arguments)]
-fn matmul<T: Float>(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [T],
-    accumulate: bool,
-    lhs: &[T],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[T],
-    (rhs_rs, rhs_cs): (usize, usize),
-) {
-    // SAFETY: the slices hold the (m x n), (m x k) and (k x n) elements the strides address;
-    // every caller derives them from one geometry.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
-}
-
 fn forward<T: Float>(x: &[T], w: &[T], g: &Geometry) -> (Vec<T>, Shape) {
     let (l, ckk, image) = (g.l(), g.ckk(), g.c_in * g.h * g.w);
     let mut out = output(g.n * g.c_out * l);
     out.par_chunks_mut(g.c_out * l).enumerate().for_each(|(i, out_n)| {
         let x_n = &x[i * image..(i + 1) * image];
         if g.pointwise() {
-            matmul((g.c_out, l, ckk), out_n, false, w, (ckk, 1), x_n, (l, 1));
+            matmul((g.c_out, l, ckk), out_n, (l, 1), false, w, (ckk, 1), x_n, (l, 1), Threads::One);
         } else {
             with_scratch(ckk * l, |cols: &mut [T]| {
                 im2col(x_n, g, cols);
-                matmul((g.c_out, l, ckk), out_n, false, w, (ckk, 1), cols, (l, 1));
+                matmul((g.c_out, l, ckk), out_n, (l, 1), false, w, (ckk, 1), cols, (l, 1), Threads::One);
             });
         }
     });
@@ -206,10 +168,10 @@ fn grad_input<T: Float>(dout: &[T], w: &[T], g: &Geometry) -> (Vec<T>, Shape) {
         let dout_n = &dout[i * g.c_out * l..(i + 1) * g.c_out * l];
         // W^T: element (r, o) of the (CKK x Cout) matrix is W[o * CKK + r].
         if g.pointwise() {
-            matmul((ckk, l, g.c_out), dx_n, false, w, (1, ckk), dout_n, (l, 1));
+            matmul((ckk, l, g.c_out), dx_n, (l, 1), false, w, (1, ckk), dout_n, (l, 1), Threads::One);
         } else {
             with_scratch(ckk * l, |cols: &mut [T]| {
-                matmul((ckk, l, g.c_out), cols, false, w, (1, ckk), dout_n, (l, 1));
+                matmul((ckk, l, g.c_out), cols, (l, 1), false, w, (1, ckk), dout_n, (l, 1), Threads::One);
                 col2im(cols, g, dx_n);
             });
         }
@@ -228,11 +190,11 @@ fn grad_kernel<T: Float>(x: &[T], dout: &[T], g: &Geometry) -> (Vec<T>, Shape) {
                 let dout_n = &dout[i * g.c_out * l..(i + 1) * g.c_out * l];
                 // cols^T: element (l, r) of the (L x CKK) matrix is cols[r * L + l].
                 if g.pointwise() {
-                    matmul((g.c_out, ckk, l), &mut acc, true, dout_n, (l, 1), x_n, (1, l));
+                    matmul((g.c_out, ckk, l), &mut acc, (ckk, 1), true, dout_n, (l, 1), x_n, (1, l), Threads::One);
                 } else {
                     with_scratch(ckk * l, |cols: &mut [T]| {
                         im2col(x_n, g, cols);
-                        matmul((g.c_out, ckk, l), &mut acc, true, dout_n, (l, 1), cols, (1, l));
+                        matmul((g.c_out, ckk, l), &mut acc, (ckk, 1), true, dout_n, (l, 1), cols, (1, l), Threads::One);
                     });
                 }
                 acc

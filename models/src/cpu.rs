@@ -17,6 +17,63 @@ pub(crate) fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str, what: 
     }
 }
 
+/// Where a [`matmul`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Threads {
+    /// On the calling thread (its caller is parallel already: the convolution, per image).
+    One,
+    /// Over rayon's threads when the product is large (m n k at least 2^18).
+    IfLarge,
+}
+
+/// `dst (m x n) = [dst +] lhs (m x k) . rhs (k x n)`, every operand given by its (row, column)
+/// strides.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul<T: Float>(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [T],
+    (dst_rs, dst_cs): (usize, usize),
+    accumulate: bool,
+    lhs: &[T],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[T],
+    (rhs_rs, rhs_cs): (usize, usize),
+    threads: Threads,
+) {
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs;
+    assert!(m == 0 || n == 0 || dst.len() > last(m, n, dst_rs, dst_cs), "gemm: dst too short");
+    assert!(m == 0 || k == 0 || lhs.len() > last(m, k, lhs_rs, lhs_cs), "gemm: lhs too short");
+    assert!(k == 0 || n == 0 || rhs.len() > last(k, n, rhs_rs, rhs_cs), "gemm: rhs too short");
+    let parallelism = match threads {
+        Threads::IfLarge if m * n * k >= 1 << 18 => gemm::Parallelism::Rayon(rayon::current_num_threads()),
+        _ => gemm::Parallelism::None,
+    };
+    // SAFETY: the slices hold every element the strides address (asserted above).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_cs as isize,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
 /// A vector of `len` elements that the caller overwrites entirely before reading.
 pub(crate) fn output<T: Float>(len: usize) -> Vec<T> {
     let mut v = Vec::with_capacity(len);

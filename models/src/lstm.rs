@@ -52,7 +52,7 @@ use std::sync::{Arc, Mutex};
 
 use candle::{DType, Device, ModuleT, Result, Tensor};
 
-use crate::cpu::{contiguous, output};
+use crate::cpu::{contiguous, matmul, output, Threads};
 use crate::init::ParamBuilder;
 use crate::layers::Dropout;
 
@@ -205,54 +205,6 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// `dst (m x n) = [dst +] lhs (m x k) . rhs (k x n)`, every operand given by its (row, column)
-/// strides, in parallel over rayon's threads when the product is large.
-#[allow(clippy::too_many_arguments)]
-fn gemm_f32(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    (dst_rs, dst_cs): (usize, usize),
-    accumulate: bool,
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
-) {
-    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs;
-    assert!(m == 0 || n == 0 || dst.len() > last(m, n, dst_rs, dst_cs), "gemm: dst too short");
-    assert!(m == 0 || k == 0 || lhs.len() > last(m, k, lhs_rs, lhs_cs), "gemm: lhs too short");
-    assert!(k == 0 || n == 0 || rhs.len() > last(k, n, rhs_rs, rhs_cs), "gemm: rhs too short");
-    let parallelism = if m * n * k >= 1 << 18 {
-        gemm::Parallelism::Rayon(rayon::current_num_threads())
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the slices hold every element the strides address (asserted above).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            dst_cs as isize,
-            dst_rs as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        )
-    }
-}
-
 impl FusedLstm {
     /// The forward recurrence; returns the op's output and fills [`Saved`].
     fn forward(&self, xp: &[f32], w_hh: &[f32], state0: &[f32]) -> Vec<f32> {
@@ -269,7 +221,7 @@ impl FusedLstm {
             a.copy_from_slice(&xp[(t - 1) * b * 4 * h..t * b * 4 * h]);
             // a (B x 4H) += h_{t-1} (B x H) . W_hh^T (H x 4H, W_hh read in place)
             let h_prev = &hs[(t - 1) * bh..t * bh];
-            gemm_f32((b, 4 * h, h), a, (4 * h, 1), true, h_prev, (h, 1), w_hh, (1, h));
+            matmul((b, 4 * h, h), a, (4 * h, 1), true, h_prev, (h, 1), w_hh, (1, h), Threads::IfLarge);
             let (h_done, h_rest) = hs.split_at_mut(t * bh);
             let (c_done, c_rest) = cs.split_at_mut(t * bh);
             let _ = h_done;
@@ -409,7 +361,7 @@ impl FusedLstmBackward {
                 },
             );
             // dh' (B x H) = da (B x 4H) . W_hh (4H x H)
-            gemm_f32((b, h, 4 * h), &mut dh_next, (h, 1), false, da_t, (4 * h, 1), w_hh, (h, 1));
+            matmul((b, h, 4 * h), &mut dh_next, (h, 1), false, da_t, (4 * h, 1), w_hh, (h, 1), Threads::IfLarge);
         }
         ds[..bh].copy_from_slice(&dh_next);
         ds[bh..].copy_from_slice(&dc_next);
@@ -417,7 +369,17 @@ impl FusedLstmBackward {
         if t_len == 0 {
             dw.fill(0.0);
         } else {
-            gemm_f32((4 * h, h, t_len * b), dw, (h, 1), false, dxp, (1, 4 * h), &saved.hs[..t_len * bh], (h, 1));
+            matmul(
+                (4 * h, h, t_len * b),
+                dw,
+                (h, 1),
+                false,
+                dxp,
+                (1, 4 * h),
+                &saved.hs[..t_len * bh],
+                (h, 1),
+                Threads::IfLarge,
+            );
         }
         Ok(result)
     }
