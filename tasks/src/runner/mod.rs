@@ -47,8 +47,8 @@ pub enum Existing {
     /// Completed or diverged with the same setup: nothing to do.
     Done(Status),
     Missing,
-    /// A result from an earlier attempt that failed.
-    Failed,
+    /// A result from an earlier attempt that failed (its error).
+    Failed(String),
     /// A result made with another setup (the config changed).
     Changed,
     /// A file that is not a readable result.
@@ -64,17 +64,22 @@ pub fn existing(spec: &RunSpec, path: &Path) -> Existing {
 
 /// [`existing`], with the result it read when it is done (for the data check of a sweep).
 fn inspect(spec: &RunSpec, path: &Path) -> (Existing, Option<RunResult>) {
+    inspect_fingerprint(&spec.fingerprint(), path)
+}
+
+/// [`inspect`] for the run of this fingerprint (what a sweep manifest knows of a run).
+pub fn inspect_fingerprint(fingerprint: &str, path: &Path) -> (Existing, Option<RunResult>) {
     if !path.exists() {
         return (Existing::Missing, None);
     }
     match RunResult::load(path) {
         Err(e) => (Existing::Unreadable(e), None),
-        Ok(r) if r.fingerprint != spec.fingerprint() => (Existing::Changed, None),
+        Ok(r) if r.fingerprint != fingerprint => (Existing::Changed, None),
         Ok(r) if r.status.is_final() => match r.stream.as_ref().and_then(|s| s.damage(&record::stream_path(path))) {
             Some(damage) => (Existing::Damaged(damage), None),
             None => (Existing::Done(r.status), Some(r)),
         },
-        Ok(_) => (Existing::Failed, None),
+        Ok(r) => (Existing::Failed(r.error.unwrap_or_default()), None),
     }
 }
 
@@ -166,7 +171,7 @@ pub fn run_plan(plan: &Plan, options: &SweepOptions) -> SweepSummary {
                 notes.push(format!("{}: {why}: running it again", spec.id()));
                 pending.push((spec, seen));
             }
-            Existing::Missing | Existing::Failed => pending.push((spec, seen)),
+            Existing::Missing | Existing::Failed(_) => pending.push((spec, seen)),
         }
     }
     let progress = SweepProgress::new(options.mode, summary.total, summary.skipped);

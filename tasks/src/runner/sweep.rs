@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::lock;
-use super::record::{self, RunResult, Status};
+use super::record::Status;
+use super::Existing;
 use crate::plan::Plan;
 use crate::util::atomic::write_atomically_shared;
 
@@ -97,19 +98,12 @@ pub fn state(dir: &Path, run: &SweepRun) -> RunState {
     if let Some(holder) = lock::holder_of(&path) {
         return RunState::Running(holder);
     }
-    if !path.exists() {
-        return RunState::Missing;
-    }
-    match RunResult::load(&path) {
-        Err(e) => RunState::Stale(e),
-        Ok(r) if r.fingerprint != run.fingerprint => {
-            RunState::Stale("its result was made with another setup (the config changed)".into())
-        }
-        Ok(r) if r.status.is_final() => match r.stream.as_ref().and_then(|s| s.damage(&record::stream_path(&path))) {
-            Some(damage) => RunState::Stale(damage),
-            None => RunState::Done(r.status),
-        },
-        Ok(r) => RunState::Failed(r.error.unwrap_or_default().lines().next().unwrap_or("").to_string()),
+    match super::inspect_fingerprint(&run.fingerprint, &path).0 {
+        Existing::Done(status) => RunState::Done(status),
+        Existing::Missing => RunState::Missing,
+        Existing::Failed(error) => RunState::Failed(error.lines().next().unwrap_or("").to_string()),
+        Existing::Changed => RunState::Stale("its result was made with another setup (the config changed)".into()),
+        Existing::Unreadable(why) | Existing::Damaged(why) => RunState::Stale(why),
     }
 }
 
