@@ -145,8 +145,8 @@ pub(crate) trait Kernel: Sync {
 }
 
 /// Elements below which a kernel runs on the calling thread.
-const PARALLEL_FROM: usize = 1 << 16;
-const CHUNK: usize = 1 << 14;
+pub(crate) const PARALLEL_FROM: usize = 1 << 16;
+pub(crate) const CHUNK: usize = 1 << 14;
 
 /// Runs a kernel over chunks of a parameter, in parallel for large ones; every state vector
 /// is chunked the same way.
