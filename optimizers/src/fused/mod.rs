@@ -12,6 +12,7 @@
 
 pub mod adabelief;
 pub mod adabound;
+pub mod adai;
 pub mod adam;
 pub mod adamod;
 pub mod diffgrad;
