@@ -3,10 +3,11 @@
 //! alternately in the same run (so that a busy machine slows both alike):
 //!
 //! ```text
-//! RAYON_NUM_THREADS=2 cargo run --release -p optimizers --example step_times -- [numel] [rounds]
+//! RAYON_NUM_THREADS=2 cargo run --release -p optimizers --example step_times -- [numel] [rounds] [label filter]
 //! ```
 //! Prints the label, the median step time, its ratio to the median Adam-shaped pass, the
-//! target ratio, and whether the step ran the fused kernel. Defaults: 11 M elements, 5 rounds.
+//! target ratio, and whether the step ran the fused kernel. Defaults: 11 M elements, 5 rounds, every
+//! optimizer (a filter keeps the labels that contain it).
 
 use optimizers::bench::{bench_specs, fused_on_cpu, median, time_adam_shaped_pass, time_optimizer_step};
 
@@ -18,9 +19,10 @@ fn main() -> candle::Result<()> {
     };
     let numel = parse(args.next(), 11_000_000, "numel")?;
     let rounds = parse(args.next(), 5, "rounds")?.max(1);
+    let filter = args.next().unwrap_or_default();
     println!("{numel} f32 elements, {} threads, {rounds} rounds of 3 steps each", rayon::current_num_threads());
     println!("{:<28} {:>9} {:>9} {:>7} {:>7} fused", "optimizer", "ms", "pass ms", "ratio", "target");
-    for (label, spec, target) in bench_specs() {
+    for (label, spec, target) in bench_specs().into_iter().filter(|(label, _, _)| label.contains(&filter)) {
         let (mut steps, mut passes) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
             passes.extend(time_adam_shaped_pass(numel, 1, 3));

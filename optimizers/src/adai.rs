@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::{value, FusedStep, Optim, Rule, Step};
 pub use crate::fused::adai::AdaiStep;
-use crate::fused::adai::{candle_sum_f32, candle_sum_f64, AdaiMoments, AdaiUpdate};
+use crate::fused::adai::{AdaiMoments, AdaiUpdate};
 use crate::fused::{self, HostVecs};
 use crate::hyper::{check, Hyperparameters, Invalid};
 use crate::parts::{bias_correction, moments, WeightDecay};
@@ -175,16 +175,10 @@ impl Rule for AdaiRule {
         let mut count = 0usize;
         for step in steps.iter_mut() {
             step.grad = step.grad.contiguous()?;
-            fused::apply("adai", step.var, &step.grad, &AdaiMoments(&step.scalars), step.host)?;
-            let sum = match &*step.host {
-                HostVecs::F32(vecs) => match candle_sum_f32(&vecs[1]) {
-                    Some(sum) => f64::from(sum),
-                    None => Tensor::from_slice(&vecs[1], vecs[1].len(), &candle::Device::Cpu)?
-                        .sum_all()?
-                        .to_dtype(DType::F64)?
-                        .to_scalar::<f64>()?,
-                },
-                HostVecs::F64(vecs) => candle_sum_f64(&vecs[1]),
+            let moments = AdaiMoments { step: &step.scalars, sum: Default::default() };
+            fused::apply("adai", step.var, &step.grad, &moments, step.host)?;
+            let Some(sum) = moments.sum.into_inner().unwrap_or_else(|e| e.into_inner()) else {
+                candle::bail!("adai: the fused pre-pass left no sum")
             };
             let sum = sum * (1.0 / step.scalars.bc2) + 0.0;
             total = Some(match total {

@@ -1,10 +1,13 @@
 //! The fused CPU kernels of [`Adai`](crate::Adai) and [`AdaiW`](crate::AdaiW): the two passes
 //! of `adai.rs`'s tensor path, element by element.
 //!
-//! Pass 1 ([`AdaiMoments`], over every variable with a gradient) updates the second moment;
-//! the sum of each variable's second moment is then taken in exactly candle's CPU summation
-//! order ([`candle_sum_f32`], [`candle_sum_f64`]), so that the global mean, and with it every
-//! parameter, is bit-identical to the tensor path's. Pass 2 ([`AdaiUpdate`]) takes the mean.
+//! Pass 1 ([`AdaiMoments`], over every variable with a gradient) computes the new second
+//! moment and sums it in exactly candle's CPU summation order ([`candle_sum_f32`],
+//! [`candle_sum_f64`]), so that the global mean, and with it every parameter, is bit-identical
+//! to the tensor path's. It only reads: pass 2 ([`AdaiUpdate`]) computes the same second moment
+//! again (the same operations, so the same bits) and writes it with the rest, which saves a
+//! write and a read of `v`. candle's f32 sum keeps 32 running sums, in two cache lines per block
+//! of 32 elements; two threads take 16 each, so that the ordered reduction runs in parallel.
 
 use super::{Kernel, Real};
 use crate::parts::WeightDecay;
@@ -28,8 +31,12 @@ pub struct AdaiStep {
     pub first: bool,
 }
 
-/// Pass 1: `g <- g + wd p` (L2), `v <- beta2 v + (1 - beta2) g²`; `state` is `[m, v, beta1_prod]`.
-pub(crate) struct AdaiMoments<'a>(pub &'a AdaiStep);
+/// Pass 1: `g <- g + wd p` (L2), `v' = beta2 v + (1 - beta2) g²`, and the sum of `v'` (in
+/// f64, from candle's order in the parameter's type); `state` is `[m, v, beta1_prod]`, read only.
+pub(crate) struct AdaiMoments<'a> {
+    pub step: &'a AdaiStep,
+    pub sum: std::sync::Mutex<Option<f64>>,
+}
 
 /// Pass 2 with the global mean `vbar` (in f64, as the tensor path holds it).
 pub(crate) struct AdaiUpdate<'a> {
@@ -47,24 +54,96 @@ fn l2<T: Real>(step: &AdaiStep) -> Option<T> {
 impl Kernel for AdaiMoments<'_> {
     fn run<T: Real>(&self, param: &mut [T], grad: &[T], state: &mut [&mut [T]]) {
         let [_, v, _] = state else { unreachable!("Adai keeps three state vectors") };
-        let (zero, beta2, one_minus_beta2) = (T::of(0.0), T::of(self.0.beta2), T::of(1.0 - self.0.beta2));
-        let n = param.len();
-        let (grad, v) = (&grad[..n], &mut v[..n]);
-        match l2::<T>(self.0) {
-            Some(wd) => {
-                for i in 0..n {
-                    let g = grad[i] + (param[i] * wd + zero);
-                    v[i] = (v[i] * beta2 + zero) + ((g * g) * one_minus_beta2 + zero);
-                }
+        let c = MomentConsts {
+            zero: T::of(0.0),
+            beta2: T::of(self.step.beta2),
+            one_minus_beta2: T::of(1.0 - self.step.beta2),
+            wd: l2::<T>(self.step).unwrap_or(T::of(0.0)),
+        };
+        let x = Moment { param, grad, v, c };
+        let sum = match (T::candle_sum_lanes(), l2::<T>(self.step).is_some()) {
+            (Some(1), false) => (0..x.v.len()).fold(c.zero, |s, i| s + x.at::<false>(i)).to_f64(),
+            (Some(1), true) => (0..x.v.len()).fold(c.zero, |s, i| s + x.at::<true>(i)).to_f64(),
+            (Some(32), false) => lane_sum::<T, false>(&x).to_f64(),
+            (Some(32), true) => lane_sum::<T, true>(&x).to_f64(),
+            // An order this crate does not know (f32 off x86-64): candle sums a copy.
+            _ => {
+                let values: Vec<f64> = (0..x.v.len()).map(|i| x.at::<true>(i).to_f64()).collect();
+                let sum = candle::Tensor::from_vec(values, x.v.len(), &candle::Device::Cpu)
+                    .and_then(|t| t.to_dtype(candle::DType::F32)?.sum_all()?.to_dtype(candle::DType::F64)?.to_scalar());
+                sum.unwrap_or(f64::NAN)
             }
-            None => {
-                for i in 0..n {
-                    let g = grad[i];
-                    v[i] = (v[i] * beta2 + zero) + ((g * g) * one_minus_beta2 + zero);
-                }
+        };
+        *self.sum.lock().unwrap_or_else(|e| e.into_inner()) = Some(sum);
+    }
+
+    fn chunked(&self) -> bool {
+        false
+    }
+}
+
+#[derive(Clone, Copy)]
+struct MomentConsts<T> {
+    zero: T,
+    beta2: T,
+    one_minus_beta2: T,
+    wd: T,
+}
+
+/// Pass 1's inputs: the new second moment of element `i` is [`Moment::at`].
+struct Moment<'a, T> {
+    param: &'a [T],
+    grad: &'a [T],
+    v: &'a [T],
+    c: MomentConsts<T>,
+}
+
+impl<T: Real> Moment<'_, T> {
+    #[inline(always)]
+    fn at<const L2: bool>(&self, i: usize) -> T {
+        let c = &self.c;
+        let g = if L2 { self.grad[i] + (self.param[i] * c.wd + c.zero) } else { self.grad[i] };
+        (self.v[i] * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero)
+    }
+
+    /// The 16 new second moments from element `i` on.
+    #[inline(always)]
+    fn block<const L2: bool>(&self, i: usize) -> [T; 16] {
+        let c = &self.c;
+        let (p, g, v) = (&self.param[i..i + 16], &self.grad[i..i + 16], &self.v[i..i + 16]);
+        std::array::from_fn(|l| {
+            let g = if L2 { g[l] + (p[l] * c.wd + c.zero) } else { g[l] };
+            (v[l] * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero)
+        })
+    }
+}
+
+/// The sum of pass 1's second moments in the order of candle's AVX2 `vec_sum` (see
+/// [`candle_sum_f32`]): 32 running sums over the blocks of 32, two threads with 16 each for
+/// large tensors, then candle's reduction and the rest in order.
+fn lane_sum<T: Real, const L2: bool>(x: &Moment<'_, T>) -> T {
+    let n = x.v.len();
+    let np = n & !31;
+    let lanes = |from: usize| {
+        let mut acc = [x.c.zero; 16];
+        for block in (0..np).step_by(32) {
+            let values = x.block::<L2>(block + from);
+            for l in 0..16 {
+                acc[l] = acc[l] + values[l];
             }
         }
+        acc
+    };
+    let (low, high) =
+        if n >= super::PARALLEL_FROM { rayon::join(|| lanes(0), || lanes(16)) } else { (lanes(0), lanes(16)) };
+    let acc = |q: usize| if q < 16 { low[q] } else { high[q - 16] };
+    let r: [T; 8] = std::array::from_fn(|l| (acc(l) + acc(8 + l)) + (acc(16 + l) + acc(24 + l)));
+    let t0: [T; 4] = std::array::from_fn(|l| r[l] + r[l + 4]);
+    let mut sum = (t0[0] + t0[1]) + (t0[2] + t0[3]);
+    for i in np..n {
+        sum = sum + x.at::<L2>(i);
     }
+    sum
 }
 
 #[derive(Clone, Copy)]
@@ -72,6 +151,8 @@ struct Consts<T> {
     zero: T,
     one: T,
     minus_one: T,
+    beta2: T,
+    one_minus_beta2: T,
     lr: T,
     minus_beta0: T,
     inv_bc2: T,
@@ -88,6 +169,8 @@ impl Kernel for AdaiUpdate<'_> {
             zero: T::of(0.0),
             one: T::of(1.0),
             minus_one: T::of(-1.0),
+            beta2: T::of(s.beta2),
+            one_minus_beta2: T::of(1.0 - s.beta2),
             lr: T::of(s.lr),
             minus_beta0: T::of(-s.beta0),
             inv_bc2: T::of(1.0 / s.bc2),
@@ -116,18 +199,21 @@ fn kernel<T: Real, const DECAY: u8, const FIRST: bool>(
     param: &mut [T],
     grad: &[T],
     m: &mut [T],
-    v: &[T],
+    v: &mut [T],
     prod: &mut [T],
     c: Consts<T>,
 ) {
     let n = param.len();
-    let (grad, m, v, prod) = (&grad[..n], &mut m[..n], &v[..n], &mut prod[..n]);
+    let (grad, m, v, prod) = (&grad[..n], &mut m[..n], &mut v[..n], &mut prod[..n]);
     for i in 0..n {
         let p = param[i];
         // The L2 term of pass 1, from the parameter before this step's (decoupled) shrink.
         let g = if DECAY == L2 { grad[i] + (p * c.wd + c.zero) } else { grad[i] };
         let p = if DECAY == SHRINK { p * c.shrink + c.zero } else { p };
-        let v_hat = v[i] * c.inv_bc2 + c.zero;
+        // Pass 1's second moment again.
+        let vi = (v[i] * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero);
+        v[i] = vi;
+        let v_hat = vi * c.inv_bc2 + c.zero;
         let beta1 = ((v_hat / c.mean) * c.minus_beta0 + c.one).maximum(c.zero).minimum(c.max_beta1);
         let pr = if FIRST { c.one * beta1 } else { prod[i] * beta1 };
         let mi = m[i] * beta1 + (beta1 * c.minus_one + c.one) * g;
@@ -143,29 +229,34 @@ fn kernel<T: Real, const DECAY: u8, const FIRST: bool>(
 /// `len - len % 32` elements, reduced as `(s[l] + s[8+l]) + (s[16+l] + s[24+l])`, then lanes
 /// `l + 4`, then two horizontal adds, then the rest added one by one. Without AVX2: in order.
 pub fn candle_sum_f32(x: &[f32]) -> Option<f32> {
+    if candle_sum_f32_lanes()? == 1 {
+        return Some(x.iter().fold(0.0, |s, &v| s + v));
+    }
+    let np = x.len() & !31;
+    let mut acc = [0.0f32; 32];
+    for block in x[..np].chunks_exact(32) {
+        for (a, &v) in acc.iter_mut().zip(block) {
+            *a += v;
+        }
+    }
+    let r: [f32; 8] = std::array::from_fn(|l| (acc[l] + acc[8 + l]) + (acc[16 + l] + acc[24 + l]));
+    let t0: [f32; 4] = std::array::from_fn(|l| r[l] + r[l + 4]);
+    let mut sum = (t0[0] + t0[1]) + (t0[2] + t0[3]);
+    for &v in &x[np..] {
+        sum += v;
+    }
+    Some(sum)
+}
+
+/// The running sums of candle's f32 `sum_all` on this machine: 32 on x86-64 with AVX2, 1 on
+/// x86-64 without, `None` (unknown here) elsewhere.
+pub fn candle_sum_f32_lanes() -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     {
-        if !std::is_x86_feature_detected!("avx2") {
-            return Some(x.iter().fold(0.0, |s, &v| s + v));
-        }
-        let np = x.len() & !31;
-        let mut acc = [0.0f32; 32];
-        for block in x[..np].chunks_exact(32) {
-            for (a, &v) in acc.iter_mut().zip(block) {
-                *a += v;
-            }
-        }
-        let r: [f32; 8] = std::array::from_fn(|l| (acc[l] + acc[8 + l]) + (acc[16 + l] + acc[24 + l]));
-        let t0: [f32; 4] = std::array::from_fn(|l| r[l] + r[l + 4]);
-        let mut sum = (t0[0] + t0[1]) + (t0[2] + t0[3]);
-        for &v in &x[np..] {
-            sum += v;
-        }
-        Some(sum)
+        Some(if std::is_x86_feature_detected!("avx2") { 32 } else { 1 })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = x;
         None
     }
 }
@@ -198,6 +289,32 @@ mod tests {
                 assert_eq!(ours.to_bits(), candle32.to_bits(), "f32, {len} elements");
             }
             assert_eq!(candle_sum_f64(&x64).to_bits(), candle64.to_bits(), "f64, {len} elements");
+            // Pass 1's sum (two threads for large tensors) against the tensor path's.
+            for l2 in [false, true] {
+                let step = AdaiStep {
+                    lr: 0.1,
+                    beta0: 0.1,
+                    beta2: 0.99,
+                    eps: 1e-3,
+                    decay: if l2 { WeightDecay::L2(0.01) } else { WeightDecay::None },
+                    bc2: 0.5,
+                    first: false,
+                };
+                let g: Vec<f32> = x32.iter().rev().map(|v| v * 0.01).collect();
+                let mut p = x32.clone();
+                let v: Vec<f32> = x32.iter().map(|v| v.abs()).collect();
+                let expected = {
+                    let t = |x: &[f32]| Tensor::from_slice(x, len, &Device::Cpu);
+                    let (p, v) = (t(&p)?, t(&v)?);
+                    let g = if l2 { (t(&g)? + p.affine(0.01, 0.0)?)? } else { t(&g)? };
+                    crate::parts::moments::ema_sq(&v, &g, 0.99)?.sum_all()?.to_scalar::<f32>()?
+                };
+                let moments = AdaiMoments { step: &step, sum: Default::default() };
+                let (mut m, mut v, mut prod) = (vec![0.0; len], v, vec![0.0; len]);
+                moments.run(&mut p, &g, &mut [&mut m, &mut v, &mut prod]);
+                let ours = moments.sum.into_inner().unwrap().unwrap();
+                assert_eq!(ours.to_bits(), f64::from(expected).to_bits(), "pass 1, l2 {l2}, {len} elements");
+            }
         }
         Ok(())
     }

@@ -59,6 +59,11 @@ pub(crate) trait Real:
     fn of(x: f64) -> Self;
     /// `single` for f32, `double` for f64: a value computed in the parameter's precision.
     fn pick(single: f32, double: f64) -> Self;
+    fn to_f64(self) -> f64;
+    /// The number of running sums candle's CPU `sum_all` of a contiguous tensor of this type
+    /// keeps (1: it adds the elements in order), or `None` where this crate does not know it;
+    /// see [`adai::candle_sum_f32`].
+    fn candle_sum_lanes() -> Option<usize>;
     fn sqrt(self) -> Self;
     fn exp(self) -> Self;
     fn abs(self) -> Self;
@@ -99,6 +104,13 @@ impl Real for f32 {
         single
     }
     #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn candle_sum_lanes() -> Option<usize> {
+        adai::candle_sum_f32_lanes()
+    }
+    #[inline(always)]
     fn sqrt(self) -> Self {
         f32::sqrt(self)
     }
@@ -124,6 +136,13 @@ impl Real for f64 {
     #[inline(always)]
     fn pick(_: f32, double: f64) -> Self {
         double
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn candle_sum_lanes() -> Option<usize> {
+        Some(1)
     }
     #[inline(always)]
     fn sqrt(self) -> Self {
@@ -204,6 +223,11 @@ impl HostVecs {
 /// An element-wise update over a parameter chunk, its gradient and its state chunks.
 pub(crate) trait Kernel: Sync {
     fn run<T: Real>(&self, param: &mut [T], grad: &[T], state: &mut [&mut [T]]);
+    /// Whether the kernel is run over chunks in parallel; `false`: once over whole vectors, on
+    /// the calling thread (a kernel that parallelises itself, e.g. a reduction in a fixed order).
+    fn chunked(&self) -> bool {
+        true
+    }
 }
 
 /// Elements below which a kernel runs on the calling thread.
@@ -214,7 +238,7 @@ pub(crate) const CHUNK: usize = 1 << 14;
 /// is chunked the same way.
 fn for_chunks<T: Real, K: Kernel>(param: &mut [T], grad: &[T], states: &mut [Vec<T>], kernel: &K) {
     let n = param.len();
-    if n < PARALLEL_FROM {
+    if n < PARALLEL_FROM || !kernel.chunked() {
         let mut views: Vec<&mut [T]> = states.iter_mut().map(|s| s.as_mut_slice()).collect();
         kernel.run(param, grad, &mut views);
         return;
