@@ -5,6 +5,7 @@
 //! beta1 = clamp(1 - beta0 (v / bc2) / vbar, 0, 1 - eps);   beta1_prod <- beta1_prod beta1
 //! m <- beta1 m + (1 - beta1) g;   p <- p - lr m / (1 - beta1_prod)
 //! ```
+//! Fused CPU kernel: Adai's, `fused::adai` (both passes).
 
 use serde::{Deserialize, Serialize};
 

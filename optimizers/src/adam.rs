@@ -9,6 +9,7 @@
 //! amsgrad:    vmax <- max(vmax, v), and vmax replaces v below
 //! p <- p - (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)       bc_i = 1 - beta_i^t
 //! ```
+//! Fused CPU kernel: `fused::adam` (bit-identical to the tensor ops below, every flag).
 
 use candle::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};

@@ -6,6 +6,7 @@
 //! m <- beta1 m + (1 - beta1) g;   v <- beta2 v + (1 - beta2) g²
 //! p <- p - (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
 //! ```
+//! Fused CPU kernel: Adam's, `fused::adam`.
 
 use serde::{Deserialize, Serialize};
 

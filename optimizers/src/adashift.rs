@@ -42,6 +42,10 @@
 //! No weight decay. One deviation from both references, required by the suite's contract:
 //! steps are counted per variable (pytorch-optimizer counts them per parameter group), so a
 //! variable that had no gradient in some steps is not affected by them at all.
+//!
+//! No fused CPU kernel (yet): the window of whole gradients and the per-tensor scalars of
+//! `phi = max / mean` do not fit the per-element host vectors of `fused`; AdaShift runs on the
+//! tensor ops on every device.
 
 use std::collections::VecDeque;
 

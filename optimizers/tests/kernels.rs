@@ -70,13 +70,16 @@ fn specs() -> Vec<OptimizerSpec> {
     ]
 }
 
+/// A saved state: every slot's name and values.
+type Slots = Vec<(String, Vec<f64>)>;
+
 fn run(
     spec: &OptimizerSpec,
     kernels: Kernels,
     dtype: DType,
     shapes: &[Vec<usize>],
     steps: usize,
-) -> Result<(Vec<Vec<f64>>, Vec<(String, Vec<f64>)>)> {
+) -> Result<(Vec<Vec<f64>>, Slots)> {
     let mut rng = Rng::new(7);
     let vars: Vec<Var> = shapes
         .iter()

@@ -9,6 +9,30 @@
 //!
 //! A kernel runs as a candle in-place op on the parameter's storage, with the gradient as its
 //! operand; the optimizer state lives in host vectors owned by the optimizer.
+//!
+//! The kernels, each with its per-step scalars (the rule's `Scalars`, computed once per
+//! variable and step, exactly the values the kernel uses):
+//!
+//! | optimizer | module | scalars | state vectors |
+//! |---|---|---|---|
+//! | `sgd` (momentum, dampening, Nesterov, L2) | [`sgd`] | [`sgd::SgdStep`] | `momentum_buffer` (with momentum) |
+//! | `adam`, `adamw`, `amsgrad` (`variant = "torch"`) | [`adam`] | [`adam::AdamStep`] | `m`, `v`, `vmax` (AMSGrad) |
+//! | `amsgrad` (`variant = "tf"`) | [`adam`] | [`adam::TfAmsGradStep`] | `m`, `v` |
+//! | `adabelief` (every flag) | [`adabelief`] | [`adabelief::AdaBeliefStep`] | `m`, `s`, `smax` (AMSGrad) |
+//! | `adamod` | [`adamod`] | [`adamod::AdaModStep`] | `m`, `v`, `s` |
+//! | `adabound` (and AMSBound) | [`adabound`] | [`adabound::AdaBoundStep`] | `m`, `v`, `vmax` (AMSBound) |
+//! | `radam` | [`radam`] | [`radam::RAdamStep`] | `m`, `v` |
+//! | `diffgrad` | [`diffgrad`] | [`diffgrad::DiffGradStep`] | `m`, `v`, `previous_grad` |
+//! | `adai`, `adaiw` (two passes, a global mean) | [`adai`] | [`adai::AdaiStep`] (+ the mean, the rule's `Global`) | `m`, `v`, `beta1_prod` |
+//!
+//! AdaShift has none: its state is a window of whole gradients (the tensor path keeps the
+//! gradient tensors themselves) and, for `phi = max / mean`, per-tensor scalars, which the
+//! per-element host vectors of this module do not hold; it runs on the tensor ops.
+//!
+//! Where a tensor-path op is a reduction (Adai's `sum_all`), the kernel reproduces candle's CPU
+//! summation order ([`adai::candle_sum_f32`]); `exp` (diffGrad) is the same `f32::exp` /
+//! `f64::exp` candle calls; candle's `maximum` / `minimum` / `clamp` are
+//! `Real::maximum` / `Real::minimum` (the same comparison, so the same result for NaN).
 
 pub mod adabelief;
 pub mod adabound;
