@@ -63,17 +63,39 @@ fn kernel<T: Real, const L2: bool>(
 ) {
     let n = param.len();
     let (grad, m, v, previous) = (&grad[..n], &mut m[..n], &mut v[..n], &mut previous[..n]);
-    for i in 0..n {
-        let p = param[i];
-        let g = if L2 { grad[i] + (p * c.wd + c.zero) } else { grad[i] };
-        let mi = (m[i] * c.beta1 + c.zero) + (g * c.one_minus_beta1 + c.zero);
-        let vi = (v[i] * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero);
-        m[i] = mi;
-        v[i] = vi;
-        // `affine(1, 1)` is `x * 1 + 1`, and `x * 1` is `x`.
-        let friction = ((previous[i] - g).abs().neg().exp() + c.one).recip();
-        previous[i] = g;
-        let denominator = vi.sqrt() + c.eps;
-        param[i] = p - (((mi * friction) / denominator) * c.step_size + c.zero);
+    // In blocks, so that the moments and the update vectorise around the `exp` calls (which do
+    // not): the same operations on each element as in one loop.
+    let mut friction = [c.zero; BLOCK];
+    for start in (0..n).step_by(BLOCK) {
+        let len = BLOCK.min(n - start);
+        let range = start..start + len;
+        let (p, g, m, v, prev) = (
+            &param[range.clone()],
+            &grad[range.clone()],
+            &mut m[range.clone()],
+            &mut v[range.clone()],
+            &mut previous[range.clone()],
+        );
+        let f = &mut friction[..len];
+        for j in 0..len {
+            let g = if L2 { g[j] + (p[j] * c.wd + c.zero) } else { g[j] };
+            m[j] = (m[j] * c.beta1 + c.zero) + (g * c.one_minus_beta1 + c.zero);
+            v[j] = (v[j] * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero);
+            f[j] = (prev[j] - g).abs().neg();
+            prev[j] = g;
+        }
+        for x in f.iter_mut() {
+            *x = x.exp();
+        }
+        let p = &mut param[range];
+        for j in 0..len {
+            // `affine(1, 1)` is `x * 1 + 1`, and `x * 1` is `x`.
+            let friction = (f[j] + c.one).recip();
+            let denominator = v[j].sqrt() + c.eps;
+            p[j] = p[j] - (((m[j] * friction) / denominator) * c.step_size + c.zero);
+        }
     }
 }
+
+/// Elements per block of the kernel.
+const BLOCK: usize = 512;
