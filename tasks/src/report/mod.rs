@@ -7,6 +7,8 @@
 //! SHA-256), with a warning when they differ.
 
 pub mod plot;
+pub mod profile;
+pub mod svg;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
