@@ -6,6 +6,7 @@
 //! best-epoch number with the best); per task, the data its runs trained on (source and a short
 //! SHA-256), with a warning when they differ.
 
+pub mod export;
 pub mod html;
 pub mod plot;
 pub mod profile;
