@@ -21,7 +21,7 @@ use crate::runner::sweep::{self, Sweep};
 /// Inline markdown of one line or cell: code spans, bold, italic, links; the rest escaped.
 pub fn inline(text: &str) -> String {
     let mut pieces: Vec<String> = text.split('`').map(str::to_string).collect();
-    if pieces.len() % 2 == 0 {
+    if pieces.len().is_multiple_of(2) {
         // An unmatched backtick is text.
         let last = pieces.pop().unwrap_or_default();
         let before = pieces.pop().unwrap_or_default();
@@ -61,8 +61,7 @@ fn emphasis(text: &str) -> String {
 fn pairs(text: &str, mark: &str, tag: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
-    loop {
-        let Some(open) = rest.find(mark) else { break };
+    while let Some(open) = rest.find(mark) {
         let inner = &rest[open + mark.len()..];
         let opens = inner.chars().next().is_some_and(|c| !c.is_whitespace());
         match inner.find(mark).filter(|_| opens) {
@@ -279,6 +278,9 @@ fn cpu() -> String {
     )
 }
 
+/// (experiment, task, optimizer, setting)
+type ArmKey = (String, String, String, String);
+
 /// The configs section: each sweep's config file, then the resolved setup of every arm's
 /// setting as its results record it.
 fn configs(dir: &Path, results: &[Loaded]) -> String {
@@ -317,7 +319,7 @@ fn configs(dir: &Path, results: &[Loaded]) -> String {
         }
     }
     // (experiment, task, optimizer, setting) -> (seeds, task setup, optimizer spec)
-    let mut arms: BTreeMap<(String, String, String, String), (Vec<u64>, String, String)> = BTreeMap::new();
+    let mut arms: BTreeMap<ArmKey, (Vec<u64>, String, String)> = BTreeMap::new();
     for l in results {
         let r = &l.result;
         let e = arms
