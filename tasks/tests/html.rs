@@ -47,6 +47,12 @@ fn report_writes_a_self_contained_page_with_the_tables_plots_config_and_software
     // The plots, inline.
     assert!(html.contains("<svg ") && html.contains("class=\"series\""), "inline plots");
     assert!(html.contains("page--toy2d-quadratic--curves") && html.contains("page--toy2d"), "curves and toy panels");
+    let (table, curves, plots) = (
+        html.find("<h2>page / toy2d-quadratic</h2>").unwrap(),
+        html.find("id=\"page--toy2d-quadratic--curves\"").unwrap(),
+        html.find("<h2>Plots</h2>").unwrap(),
+    );
+    assert!(table < curves && curves < plots, "a task's plots are under its table");
     // The config and the software.
     assert!(html.contains("<h2>Configs</h2>") && html.contains("page.toml"), "the config file is named");
     assert!(html.contains("name = &quot;page&quot;"), "and shown, escaped");

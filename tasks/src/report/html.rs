@@ -1,8 +1,9 @@
 //! `report.html`: one self-contained page (inline SVG and CSS; no scripts, no network, no
 //! files referenced) written beside `report.md`: the report's markdown rendered (whatever it
-//! holds: claims, tables, warnings), the plots inline ([`super::plot`]), the configs the runs
-//! were made with (each sweep's config file as it is now, and the resolved setup every result
-//! records) and the software (what each result records, and the machine writing the page).
+//! holds: claims, tables, warnings), the plots inline ([`super::plot`]; a task's under its
+//! section, the others after), the configs the runs were made with (each sweep's config file
+//! as it is now, and the resolved setup every result records) and the software (what each
+//! result records, and the machine writing the page).
 //!
 //! The markdown renderer covers what `report.md` uses: ATX headings, pipe tables (with `:`
 //! alignment), `-`/`*`/`1.` lists, paragraphs, `>` quotes, `---` rules, fenced code, and inline
@@ -403,19 +404,44 @@ pub fn page(dir: &Path, markdown: &str) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
         escape(&title)
     );
-    out.push_str(&markdown_to_html(markdown));
-    out.push_str("<h2>Plots</h2>\n");
-    if figures.is_empty() {
-        out.push_str("<p>No plots: no readable results.</p>\n");
+    // The report by `## ` sections; a task's plots after the section of its heading
+    // (`## experiment / task`), the others (toy panels, profiles) at the end.
+    let mut placed = vec![false; figures.len()];
+    let mut sections: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in markdown.lines() {
+        if line.starts_with("## ") {
+            sections.push(Vec::new());
+        }
+        sections.last_mut().expect("a section").push(line);
     }
-    for f in &figures {
-        let _ = writeln!(
-            out,
-            "<figure id=\"{}\">\n<figcaption>{}</figcaption>\n{}</figure>",
+    let figure = |f: &plot::Figure| {
+        format!(
+            "<figure id=\"{}\">\n<figcaption>{}</figcaption>\n{}</figure>\n",
             escape(&f.name),
             escape(&f.title),
             inline_svg(&f.svg)
-        );
+        )
+    };
+    for section in sections {
+        out.push_str(&markdown_to_html(&section.join("\n")));
+        let Some(heading) = section.first().and_then(|l| l.strip_prefix("## ")) else { continue };
+        for (f, done) in figures.iter().zip(placed.iter_mut()) {
+            if !*done && f.title.starts_with(&format!("{}: ", heading.trim())) {
+                out.push_str(&figure(f));
+                *done = true;
+            }
+        }
+    }
+    out.push_str("<h2>Plots</h2>\n");
+    if figures.is_empty() {
+        out.push_str("<p>No plots: no readable results.</p>\n");
+    } else if placed.iter().all(|p| *p) {
+        out.push_str("<p>Each task's plots are under its table above.</p>\n");
+    }
+    for (f, done) in figures.iter().zip(&placed) {
+        if !done {
+            out.push_str(&figure(f));
+        }
     }
     out.push_str(&configs(dir, &results));
     out.push_str(&software(&results));

@@ -1,11 +1,11 @@
 //! Progress of a sweep: indicatif bars on a terminal (a sweep bar with runs done / total and an
 //! ETA from the steps trained, and a bar per running run with its progress, loss and lr), plain
 //! log lines otherwise, and with `--quiet` only the failures (which always go to stderr). Lines
-//! fit [`WIDTH`] columns (run ids are shortened from the left). On Ctrl-C (SIGINT) or SIGTERM
+//! fit [`WIDTH`] columns (run ids are shortened: [`short_id`]). On Ctrl-C (SIGINT) or SIGTERM
 //! the process prints one line (how many runs are done, and that running the command again
-//! continues) and exits with 130: results are written atomically (a temporary file, then a
-//! rename), so a run stopped midway leaves no result, and the next run of the sweep does it
-//! again (from its checkpoint where it has one).
+//! continues) and exits with 128 + the signal (130 for Ctrl-C): results are written atomically
+//! (a temporary file, then a rename), so a run stopped midway leaves no result, and the next
+//! run of the sweep does it again (from its checkpoint where it has one).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -30,14 +30,40 @@ pub fn planned_steps(spec: &RunSpec) -> Option<u64> {
     }
 }
 
-/// `id` in at most `max` characters: its end, after `...`.
+/// `id` (`experiment/task/optimizer/setting/seed-N`) in at most `max` characters: without
+/// its experiment (the sweep's), then with its longest parts cut (`lr-0.001_wd~`), keeping the
+/// seed whole; as a last resort its end after `...`.
 pub fn short_id(id: &str, max: usize) -> String {
-    let n = id.chars().count();
-    if n <= max {
+    let len = |s: &str| s.chars().count();
+    if len(id) <= max {
         return id.to_string();
     }
+    let mut parts: Vec<String> = id.split('/').map(str::to_string).collect();
+    if parts.len() >= 5 {
+        parts.remove(0);
+    }
+    let total = |parts: &[String]| parts.iter().map(|p| len(p)).sum::<usize>() + parts.len().saturating_sub(1);
+    while total(&parts) > max && parts.len() > 1 {
+        let excess = total(&parts) - max;
+        let (k, longest) = parts[..parts.len() - 1]
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, p)| len(p))
+            .map(|(k, p)| (k, len(p)))
+            .expect("two parts or more");
+        if longest <= 6 {
+            break;
+        }
+        let keep = longest.saturating_sub(excess + 1).max(5);
+        parts[k] = format!("{}~", parts[k].chars().take(keep).collect::<String>());
+    }
+    let joined = parts.join("/");
+    let n = len(&joined);
+    if n <= max {
+        return joined;
+    }
     let keep = max.saturating_sub(3);
-    format!("...{}", id.chars().skip(n - keep).collect::<String>())
+    format!("...{}", joined.chars().skip(n - keep).collect::<String>())
 }
 
 /// `prefix ID suffix` in [`WIDTH`] columns, shortening the id (to 12 characters at least).
@@ -149,11 +175,11 @@ mod interrupt {
 
     static WRITE_END: AtomicI32 = AtomicI32::new(-1);
 
-    extern "C" fn on_signal(_: libc::c_int) {
-        // Only what a signal handler may do: one write to the pipe.
+    extern "C" fn on_signal(signal: libc::c_int) {
+        // Only what a signal handler may do: one write to the pipe (the signal's number).
         let fd = WRITE_END.load(Ordering::Relaxed);
         if fd >= 0 {
-            let byte = 1u8;
+            let byte = signal as u8;
             unsafe {
                 libc::write(fd, (&byte as *const u8).cast(), 1);
             }
@@ -177,7 +203,8 @@ mod interrupt {
                     let n = unsafe { libc::read(read_end, (&mut byte as *mut u8).cast(), 1) };
                     if n == 1 {
                         report();
-                        std::process::exit(130);
+                        // As a shell reports a process the signal ended: 130 for SIGINT.
+                        std::process::exit(128 + i32::from(byte));
                     }
                     if n == 0 {
                         return;
