@@ -6,7 +6,8 @@
 //!   over seeds, against epochs where the task has them (else steps), with markers on series
 //!   of at most [`MARKERS_UP_TO`] points, the legend right of the panels, and a cross where a
 //!   diverged run ended (at its last finite value);
-//! - learning-rate sensitivity, per experiment and task with two learning rates or more: the
+//! - learning-rate sensitivity, per experiment and task where an optimizer ran at two learning
+//!   rates or more: the
 //!   final primary metric (mean over completed seeds, min-max band) against lr on a log axis,
 //!   one line per optimizer, as Adai's and DeepOBS's figures; a learning rate whose runs all
 //!   diverged is a cross on the worse edge of the frame;
@@ -305,17 +306,28 @@ fn curves(title: &str, runs: &[&Loaded]) -> String {
     }
     let entries: Vec<(String, &str)> = arms.iter().enumerate().map(|(i, a)| (label(a), color(i))).collect();
     let seeds: BTreeSet<u64> = runs.iter().map(|l| l.result.seed).collect();
-    let notes = vec![format!("seeds: {}", seeds.len()), "x: a diverged run's end".to_string()];
+    let mut notes = vec![format!("seeds: {}", seeds.len())];
+    if runs.iter().any(|l| l.result.status == Status::Diverged) {
+        notes.push("x: where a diverged run ended".to_string());
+    }
     svg.legend(legend_x, 60.0, &entries, &notes);
     svg.finish()
 }
 
-/// The learning-rate sensitivity of one task (`None` with fewer than two learning rates).
+/// The learning-rate sensitivity of one task (`None` unless an optimizer ran at two learning
+/// rates or more).
 fn lr_sensitivity(title: &str, runs: &[&Loaded]) -> Option<String> {
     let primary = runs.iter().find_map(|l| l.result.primary().cloned())?;
     let lrs: BTreeSet<u64> =
         runs.iter().filter_map(|l| l.result.optimizer.lr()).filter(|lr| *lr > 0.0).map(f64::to_bits).collect();
-    if lrs.len() < 2 {
+    // Drawn when some optimizer was run at two learning rates or more.
+    let mut per_arm: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
+    for l in runs {
+        if let Some(lr) = l.result.optimizer.lr().filter(|lr| *lr > 0.0) {
+            per_arm.entry(l.result.optimizer_label.as_str()).or_default().insert(lr.to_bits());
+        }
+    }
+    if per_arm.values().all(|s| s.len() < 2) {
         return None;
     }
     let arms: Vec<String> =

@@ -110,6 +110,10 @@ impl Axis {
                 }
                 k += step;
             }
+            if out.len() < 3 {
+                // A short range (profiles from 1 to 1.9): evenly spaced values, on the log scale.
+                out = Axis { log: false, ..*self }.ticks().into_iter().filter(|v| *v > 0.0).collect();
+            }
             out
         } else {
             let span = self.hi - self.lo;
@@ -411,6 +415,7 @@ mod tests {
         assert_eq!(ticks.len(), 6);
         assert!((ticks[3] - 0.6).abs() < 1e-12);
         assert_eq!(Axis { lo: 0.9e-4, hi: 2e-1, log: true }.ticks(), [1e-4, 1e-3, 1e-2, 1e-1]);
+        assert_eq!(Axis { lo: 1.0, hi: 1.9, log: true }.ticks().len(), 5, "a short log range has ticks too");
         assert_eq!(tick_label(0.25), "0.25");
         assert_eq!(tick_label(1e-4), "1e-4");
     }
