@@ -28,6 +28,8 @@ enum Command {
     Report(commands::report::ReportArgs),
     /// SVG plots of a results folder.
     Plot(commands::plot::PlotArgs),
+    /// Every evaluation of every run in long format (CSV and parquet), for pandas or polars.
+    Export(commands::export::ExportArgs),
     /// Data sets: list them, fetch them into the caches, verify the caches.
     Data(commands::data::DataArgs),
     /// List every optimizer with its reference, hyperparameters and defaults.
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         }
         Command::Report(args) => commands::report::run(args).map(|()| true),
         Command::Plot(args) => commands::plot::run(args).map(|()| true),
+        Command::Export(args) => commands::export::run(args).map(|()| true),
         Command::Data(args) => commands::data::run(args),
         Command::Optimizers(args) => commands::optimizers::run(args).map(|()| true),
         Command::Replay(args) => Ok(commands::replay::run(args)),

@@ -51,7 +51,7 @@ fn run_resume_report_plot() {
     assert!(stdout.contains(" (n=2) "), "mean ± std over two seeds: {stdout}");
 
     let (ok, stdout, _) = optbench(&["plot", "results/cli"], dir.path());
-    assert!(ok && stdout.trim().ends_with("cli--toy2d-quadratic.svg"), "{stdout}");
+    assert!(ok && stdout.contains("cli--toy2d-quadratic--curves.svg") && stdout.contains("cli--toy2d.svg"), "{stdout}");
 }
 
 #[test]

@@ -6,7 +6,11 @@
 //! best-epoch number with the best); per task, the data its runs trained on (source and a short
 //! SHA-256), with a warning when they differ.
 
+pub mod export;
+pub mod html;
 pub mod plot;
+pub mod profile;
+pub mod svg;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -464,6 +468,7 @@ impl Report {
         let title = format!("# optbench report: {}\n", dir.display());
         write_atomically_shared(&md, (title + &self.markdown()).as_bytes())?;
         write_atomically_shared(&csv, self.csv().as_bytes())?;
+        html::write(dir)?;
         Ok((md, csv))
     }
 }

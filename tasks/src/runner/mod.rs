@@ -175,6 +175,7 @@ pub fn run_plan(plan: &Plan, options: &SweepOptions) -> SweepSummary {
         }
     }
     let progress = SweepProgress::new(options.mode, summary.total, summary.skipped);
+    progress.plan(pending.iter().map(|(spec, _)| (spec.id(), progress::planned_steps(spec))));
     for note in notes {
         progress.println(&note);
     }
