@@ -10,10 +10,19 @@ fn output(cmd: &str, args: &[&str]) -> Option<String> {
 
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for path in [".git/HEAD", ".git/index", "optimizers/src", "models/src", "tasks/src", "Cargo.lock"] {
+    let root_str = root.to_string_lossy().to_string();
+    for path in ["optimizers/src", "models/src", "tasks/src", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
-    let root_str = root.to_string_lossy().to_string();
+    // HEAD and the index as git names them: in a worktree `.git` is a file and they live in
+    // the worktree's own git folder (a path that does not exist would rerun this every build).
+    for name in ["HEAD", "index"] {
+        if let Some(path) = output("git", &["-C", &root_str, "rev-parse", "--path-format=absolute", "--git-path", name]) {
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
+        }
+    }
     let commit = output("git", &["-C", &root_str, "rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let dirty = output("git", &["-C", &root_str, "status", "--porcelain", "--untracked-files=no"])
         .is_some_and(|s| !s.is_empty());
