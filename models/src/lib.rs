@@ -10,6 +10,7 @@
 //! - [`lstm`]: AWD-LSTM word language models (PTB, WikiText-2), with a fused CPU LSTM layer.
 //! - [`transformer`]: the encoder-decoder Transformer of fairseq's `transformer_iwslt_de_en`.
 //! - [`dcgan`]: DCGAN generator and critic for WGAN / WGAN-GP (AdaBelief's GAN experiments).
+//! - [`inception`]: pytorch-fid's Inception-v3 feature network of FID (inference only).
 //!
 //! Each takes a `width` (or growth) that scales its channels, so that tests and CPU runs can use
 //! small versions of the same architecture.
@@ -19,6 +20,7 @@ mod cpu;
 pub mod dcgan;
 pub mod densenet;
 pub mod googlenet;
+pub mod inception;
 pub mod init;
 pub mod layers;
 pub mod lstm;

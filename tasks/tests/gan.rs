@@ -225,3 +225,85 @@ lr = 0.0002
     let err = (info.parameters.as_ref().unwrap())(&spec.context(info, &Device::Cpu, &data)).unwrap_err().to_string();
     assert!(err.contains("critic_norm = \"none\"") && err.contains("penalty = \"none\""), "{err}");
 }
+
+/// pytorch-fid's Inception weights in the format `scripts/fid/export_inception.py` writes
+/// (470 float32 tensors under torchvision's names), with made-up values: He-normal
+/// convolutions, BatchNorm near identity.
+fn write_inception_weights(path: &Path) {
+    let mut tensors = std::collections::HashMap::new();
+    for (t, (name, shape)) in models::inception::expected_tensors().into_iter().enumerate() {
+        let n: usize = shape.iter().product();
+        let mut rng = models::SeededRng::new(t as u64);
+        let values = match name.rsplit('.').next().unwrap() {
+            "weight" if shape.len() == 4 => rng.normal_vec(n, 0.0, (2.0 / (n / shape[0]) as f64).sqrt()),
+            "weight" | "running_var" => rng.uniform_vec(n, 0.8, 1.2),
+            _ => rng.uniform_vec(n, -0.1, 0.1),
+        };
+        tensors.insert(name, candle::Tensor::from_vec(values, shape, &Device::Cpu).unwrap());
+    }
+    candle::safetensors::save(&tensors, path).unwrap();
+}
+
+#[test]
+fn cifar10_fid_uses_the_inception_weights_caches_the_real_statistics_and_is_missing_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write_cifar(dir.path(), 80, 20);
+    let weights = dir.path().join("inception.safetensors");
+    write_inception_weights(&weights);
+    let cache = dir.path().join("cache");
+    let data = tasks::data::DataSettings {
+        data_dirs: vec![dir.path().to_path_buf()],
+        cache_dir: Some(cache.clone()),
+        ..common::test_data_settings()
+    };
+    let config = |options: &str| {
+        format!(
+            r#"
+name = "fid-test"
+seeds = [0]
+[[tasks]]
+name = "cifar10-wgan-gp"
+steps = 1
+batch_size = 8
+options = {{ image_size = "32", latent = 4, generator_width = 2, critic_width = 2, n_critic = 1, fid_samples = 4{options} }}
+[[optimizers]]
+name = "adam"
+lr = 0.001
+"#
+        )
+    };
+    let with_weights = config(&format!(", fid_weights = \"{}\"", weights.display()));
+    let mut task = first_run_task(&with_weights, &dir.path().join("a"), &data);
+    let cached: Vec<_> = std::fs::read_dir(cache.join("fid-inception")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let name = cached[0].file_name().unwrap().to_string_lossy().to_string();
+    assert!(name.starts_with("cifar10-") && name.ends_with("-n4-v1.safetensors"), "{name}");
+    let written = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
+    let metrics = task.evaluate().unwrap();
+    assert_eq!(metrics[0].0, "fid");
+    let fid = metrics[0].1;
+    assert!(fid.is_finite() && fid > 0.0, "fid {fid}");
+    assert!(metrics[1].1.is_finite());
+
+    // A second run reads the cached statistics (the file is not written again) and measures
+    // the same FID of the same generator.
+    let mut again = first_run_task(&with_weights, &dir.path().join("b"), &data);
+    assert_eq!(std::fs::metadata(&cached[0]).unwrap().modified().unwrap(), written);
+    assert_eq!(again.evaluate().unwrap()[0].1, fid);
+
+    // A Hub repository that cannot be reached offline: a message, `fid` missing.
+    let offline = tasks::data::DataSettings { offline: true, ..data.clone() };
+    let mut hub =
+        first_run_task(&config(", fid_weights_repo = \"someone/inception\""), &dir.path().join("c"), &offline);
+    let metrics = hub.evaluate().unwrap();
+    assert!(metrics[0].1.is_nan() && metrics[1].1.is_finite(), "{metrics:?}");
+
+    // A path that is not there is the config's mistake: an error that says how to get the file.
+    let plan = common::load(
+        &common::write_config(dir.path(), "bad.toml", &config(", fid_weights = \"no/such.safetensors\"")),
+        &dir.path().join("out"),
+    );
+    let info = tasks::task::find("cifar10-wgan-gp").unwrap();
+    let error = (info.build)(&plan.runs[0].context(info, &Device::Cpu, &data)).err().expect("an error").to_string();
+    assert!(error.contains("no/such.safetensors") && error.contains("export_inception.py"), "{error}");
+}

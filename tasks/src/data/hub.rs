@@ -175,6 +175,35 @@ impl Hub {
     }
 }
 
+/// One file of a model repository (`owner/name` at `revision`), from the Hugging Face cache
+/// without the network, else (unless `offline`) downloaded with the Hub's timeouts and checked
+/// against its ETag. For files the suite needs beside data sets (FID's Inception weights).
+pub fn model_file(settings: &DataSettings, repo: &str, revision: &str, file: &str) -> Result<PathBuf, String> {
+    let (owner, name) =
+        repo.split_once('/').ok_or_else(|| format!("`{repo}`: a Hub repository is written owner/name"))?;
+    let hub = Hub::new(settings)?;
+    let model = hub.client.model(owner, name);
+    let cached =
+        model.download_file().filename(file.to_string()).revision(revision.to_string()).local_files_only(true).send();
+    if let Ok(path) = cached {
+        return Ok(path);
+    }
+    if settings.offline {
+        return Err(format!(
+            "{repo}@{revision}/{file} is not in the Hugging Face cache ({}) and the run is offline",
+            hub.cache_dir().display()
+        ));
+    }
+    let path = model
+        .download_file()
+        .filename(file.to_string())
+        .revision(revision.to_string())
+        .send()
+        .map_err(|e| format!("downloading {repo}@{revision}/{file} from {}: {}", hub.endpoint(), causes(&e)))?;
+    verify_blob(&path)?;
+    Ok(path)
+}
+
 /// An error with its causes (the root cause says "connection refused" or "dns error").
 fn causes(err: &dyn std::error::Error) -> String {
     let mut parts = vec![err.to_string()];

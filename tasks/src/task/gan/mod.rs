@@ -17,14 +17,16 @@
 //! the generator at its random initialisation (AdaShift's `iTrainG = 0`: their generator is
 //! never trained, nor loaded), in evaluation mode.
 //!
-//! Metrics at each evaluation: `fid` (see [`features`] and [`fid`]; on CIFAR-10 the suite has no
-//! Inception network yet, so `fid` is not computed there and a note says so) and `wasserstein`,
+//! Metrics at each evaluation: `fid` (see [`features`] and [`fid`]; on CIFAR-10 pytorch-fid's
+//! Inception features, [`inception`], when the options name its weights, else `fid` is missing
+//! and a note says so) and `wasserstein`,
 //! the critic's estimate `mean D(x) - mean D(G(z))` on a fixed batch of test images and fixed
 //! noise. A PNG grid of the generator's images of fixed noise is written beside the result at
 //! each evaluation ([`Task::artifacts`]).
 
 pub mod features;
 pub mod fid;
+pub mod inception;
 pub mod png;
 
 use std::sync::Arc;
@@ -146,6 +148,16 @@ fn options(d: Defaults, sizes: &'static [&'static str]) -> Vec<OptionSpec> {
         .at_least(2.0),
     ];
     if sizes.len() > 1 {
+        out.push(OptionSpec::new(
+            "fid_weights",
+            "",
+            "pytorch-fid's Inception weights as safetensors (scripts/fid/export_inception.py); empty: no FID",
+        ));
+        out.push(OptionSpec::new(
+            "fid_weights_repo",
+            "",
+            "a Hub repository (owner/name[/file]) holding those weights, when fid_weights is empty",
+        ));
         out.push(OptionSpec::choice(
             "image_size",
             if d.image_size == 64 { "64" } else { "32" },
@@ -315,7 +327,9 @@ fn upsample_bilinear(image: &[f32], channels: usize, side: usize, factor: usize)
 enum FidSetup {
     /// The trained classifier's features, and the real images' statistics.
     Classifier { net: features::FeatureNet, real: fid::Statistics },
-    /// Not available (CIFAR-10 without an Inception network): `fid` is NaN.
+    /// pytorch-fid's Inception-v3 (CIFAR-10 with its weights).
+    Inception(Box<inception::InceptionFid>),
+    /// Not available (CIFAR-10 without the Inception weights): `fid` is NaN.
     Unavailable,
 }
 
@@ -424,15 +438,41 @@ impl Gan {
             let indices: Vec<usize> = (0..fid_samples.min(data.train.count)).collect();
             let real = fid::Statistics::of(&net.real_features(&data, &indices)?, features::FEATURES)?;
             FidSetup::Classifier { net, real }
-        } else {
-            if kind != Kind::CriticOnly {
-                eprintln!(
-                    "{}: no FID: the suite has no Inception-v3 feature network yet; `fid` is recorded as missing, \
-                     `wasserstein` as usual",
-                    ctx.info.name
-                );
-            }
+        } else if kind == Kind::CriticOnly {
             FidSetup::Unavailable
+        } else {
+            let located =
+                inception::locate_weights(ctx.string("fid_weights"), ctx.string("fid_weights_repo"), ctx.data);
+            match located {
+                Ok(Some(weights)) => {
+                    let cache = ctx.data.cache_dir.clone().unwrap_or_else(crate::data::cache::default_cache_dir);
+                    let fid = inception::InceptionFid::new(&weights, &data, fid_samples, &cache)?;
+                    eprintln!(
+                        "{}: FID from pytorch-fid's Inception-v3 ({}), {} generated images at each evaluation \
+                         against {} real ones ({})",
+                        ctx.info.name,
+                        weights.display(),
+                        fid_samples,
+                        fid.real.stats.count,
+                        fid.cache.display()
+                    );
+                    FidSetup::Inception(Box::new(fid))
+                }
+                Ok(None) => {
+                    eprintln!(
+                        "{}: no FID: no Inception weights (options `fid_weights` / `fid_weights_repo` are empty); \
+                         `fid` is recorded as missing, `wasserstein` as usual. To measure it: {}",
+                        ctx.info.name,
+                        inception::HOW_TO_GET
+                    );
+                    FidSetup::Unavailable
+                }
+                Err(e) if e.starts_with("fid_weights_repo") => {
+                    eprintln!("{}: no FID: {e}; `fid` is recorded as missing, `wasserstein` as usual", ctx.info.name);
+                    FidSetup::Unavailable
+                }
+                Err(e) => anyhow::bail!("task `{}`: {e}", ctx.info.name),
+            }
         };
         Ok(Self {
             generator,
@@ -500,15 +540,27 @@ impl Gan {
     }
 
     fn fid(&self) -> anyhow::Result<f64> {
-        let FidSetup::Classifier { net, real } = &self.fid else { return Ok(f64::NAN) };
-        let mut rng = SeededRng::new(self.seed).fork("fid-noise");
-        let mut feats = Vec::with_capacity(self.fid_samples * features::FEATURES);
-        for images in self.generate(&mut rng, self.fid_samples)? {
-            let unit = images.affine(0.5, 0.5)?;
-            feats.extend(net.features(&unit)?.flatten_all()?.to_vec1::<f32>()?);
+        if matches!(self.fid, FidSetup::Unavailable) {
+            return Ok(f64::NAN);
         }
-        let fake = fid::Statistics::of(&feats, features::FEATURES)?;
-        fid::frechet_distance(real, &fake)
+        let mut rng = SeededRng::new(self.seed).fork("fid-noise");
+        let mut feats = Vec::new();
+        for images in self.generate(&mut rng, self.fid_samples)? {
+            match &self.fid {
+                FidSetup::Classifier { net, .. } => {
+                    feats.extend(net.features(&images.affine(0.5, 0.5)?)?.flatten_all()?.to_vec1::<f32>()?)
+                }
+                FidSetup::Inception(fid) => feats.extend(fid.features(&images)?),
+                FidSetup::Unavailable => unreachable!("returned above"),
+            }
+        }
+        match &self.fid {
+            FidSetup::Classifier { real, .. } => {
+                fid::frechet_distance(real, &fid::Statistics::of(&feats, features::FEATURES)?)
+            }
+            FidSetup::Inception(fid) => fid.distance(&feats),
+            FidSetup::Unavailable => unreachable!("returned above"),
+        }
     }
 }
 
