@@ -21,6 +21,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from benchlib import emit
+
 
 def locked_dropout(x, p, training):
     if not training or not p:
@@ -107,6 +109,7 @@ def main():
     print(f"pytorch LSTM LM step ({a.layers} layers, emsize {a.emsize}, nhid {a.nhid}), batch {a.batch}, bptt {a.bptt}, "
           f"{a.device}, {a.threads} threads, torch {torch.__version__}: median {med(times):.3f} s "
           f"(forward {med(fwd):.3f} s, backward {med(bwd):.3f} s) over {a.steps} steps")
+    emit("lstm", times, f"{a.layers} layers, nhid {a.nhid}", forward=fwd, backward=bwd)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from benchlib import emit
+
 
 class Model(nn.Module):
     def __init__(self, vocab, d, ffn, heads, layers):
@@ -48,11 +50,14 @@ def main():
     ap.add_argument("--sentences", type=int, default=128)
     ap.add_argument("--len", type=int, default=32)
     ap.add_argument("--vocab", type=int, default=10000)
+    ap.add_argument("--d", type=int, default=512)
+    ap.add_argument("--ffn", type=int, default=1024)
+    ap.add_argument("--layers", type=int, default=6)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     torch.manual_seed(0)
-    model = Model(args.vocab, 512, 1024, 4, 6).to(dev)
+    model = Model(args.vocab, args.d, args.ffn, 4, args.layers).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=5e-4, betas=(0.9, 0.98))
     tok = lambda: torch.randint(4, args.vocab, (args.sentences, args.len), device=dev)
     src, prev, gold = tok(), tok(), tok()
@@ -70,6 +75,7 @@ def main():
             times.append(time.perf_counter() - t0)
     times.sort()
     print(f"pytorch transformer step, {args.sentences} x {args.len} tokens: median {times[len(times) // 2]:.3f} s over {args.steps} steps")
+    emit("transformer", times, f"{args.sentences} x {args.len} tokens, d {args.d}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fidelity"))
 from gan_penalty import Critic, Generator  # noqa: E402  the suite's PyTorch definitions
+from benchlib import emit  # noqa: E402
 
 
 def main():
@@ -62,6 +63,7 @@ def main():
     med = lambda v: sorted(v)[len(v) // 2]
     print(f"pytorch WGAN-GP round (DCGAN 64x64, width {args.width}), batch {args.batch}, {dev}: "
           f"median {med(totals):.3f} s (5 critic steps {med(critic):.3f} s) over {args.rounds} rounds")
+    emit("wgan", totals, f"width {args.width}, batch {args.batch}", critic=critic)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 //! suite. Data flows one way: config -> [`plan`] -> [`runner`] (driving [`task`]s) -> result
 //! files -> [`report`].
 
+pub mod bench;
 pub mod commands;
 pub mod config;
 pub mod data;

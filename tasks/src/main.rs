@@ -36,6 +36,8 @@ enum Command {
     Optimizers(commands::optimizers::OptimizersArgs),
     /// Replay golden optimizer trajectories recorded from the reference implementations.
     Replay(commands::replay::ReplayArgs),
+    /// Time every optimizer's step and the model steps on this machine (with --torch: beside PyTorch).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Data(args) => commands::data::run(args),
         Command::Optimizers(args) => commands::optimizers::run(args).map(|()| true),
         Command::Replay(args) => Ok(commands::replay::run(args)),
+        Command::Bench(args) => commands::bench::run(args).map(|()| true),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

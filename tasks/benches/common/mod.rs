@@ -1,4 +1,4 @@
-//! What the benchmarks share: their command-line flags and medians.
+//! The benchmarks' command-line flags (each bench a thin wrapper over `tasks::bench`).
 // Each bench uses some of these (a module compiled into every bench separately).
 #![allow(dead_code)]
 
@@ -16,61 +16,7 @@ where
     Ok(arg(name).map(|v| v.parse()).transpose()?.unwrap_or(default))
 }
 
-/// The median (the upper one of an even count).
-pub fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// The parts of timed training steps: forward (to the loss), backward, optimizer update, each
-/// measured after the device finished it.
-#[derive(Default)]
-pub struct StepTimes {
-    forward: Vec<f64>,
-    backward: Vec<f64>,
-    update: Vec<f64>,
-    total: Vec<f64>,
-}
-
-impl StepTimes {
-    /// Runs one step: `forward` makes the loss (and anything the caller keeps), then its
-    /// backward pass and `update` with the gradients. Recorded unless it is a warm-up.
-    pub fn step<T>(
-        &mut self,
-        device: &candle::Device,
-        warm_up: bool,
-        forward: impl FnOnce() -> anyhow::Result<(candle::Tensor, T)>,
-        update: impl FnOnce(&candle::backprop::GradStore) -> candle::Result<()>,
-    ) -> anyhow::Result<T> {
-        let t0 = std::time::Instant::now();
-        let (loss, kept) = forward()?;
-        device.synchronize()?;
-        let t1 = std::time::Instant::now();
-        let grads = loss.backward()?;
-        device.synchronize()?;
-        let t2 = std::time::Instant::now();
-        update(&grads)?;
-        device.synchronize()?;
-        let t3 = std::time::Instant::now();
-        if !warm_up {
-            self.forward.push((t1 - t0).as_secs_f64());
-            self.backward.push((t2 - t1).as_secs_f64());
-            self.update.push((t3 - t2).as_secs_f64());
-            self.total.push((t3 - t0).as_secs_f64());
-        }
-        Ok(kept)
-    }
-
-    /// `median T s (forward F s, backward B s, <update> U s) over N steps`: the scripts under
-    /// `scripts/bench/` read the first number.
-    pub fn summary(&self, update: &str) -> String {
-        format!(
-            "median {:.3} s (forward {:.3} s, backward {:.3} s, {update} {:.4} s) over {} steps",
-            median(self.total.clone()),
-            median(self.forward.clone()),
-            median(self.backward.clone()),
-            median(self.update.clone()),
-            self.total.len()
-        )
-    }
+/// The device of `--device` (default cpu).
+pub fn device() -> anyhow::Result<candle::Device> {
+    tasks::runner::execute::open_device(&arg("--device").unwrap_or_else(|| "cpu".into()))
 }

@@ -1,5 +1,6 @@
 //! One module per `optbench` subcommand; `main.rs` only parses the command line.
 
+pub mod bench;
 pub mod data;
 pub mod export;
 pub mod optimizers;
