@@ -11,6 +11,7 @@
 //! operand; the optimizer state lives in host vectors owned by the optimizer.
 
 pub mod adam;
+pub mod cuda;
 
 use std::cell::RefCell;
 
