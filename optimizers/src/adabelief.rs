@@ -15,11 +15,14 @@
 //!     else degenerated_to_sgd: p <- p - (lr / bc1) m
 //!     else:                    no update (the weight decay above still applies)
 //! ```
+//! Fused CPU kernel: `fused::adabelief` (bit-identical to the tensor ops below, every flag).
 
 use candle::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::core::{value, Optim, Rule, Step};
+pub use crate::fused::adabelief::AdaBeliefStep;
+use crate::fused::{self, HostVecs};
 use crate::hyper::{check, Hyperparameters, Invalid};
 use crate::parts::{bias_correction, moments, Rectification, RectifiedStep, WeightDecay};
 use crate::state::{SlotReader, SlotWriter};
@@ -102,16 +105,6 @@ pub type AdaBelief = Optim<AdaBeliefRule>;
 #[derive(Debug)]
 pub struct AdaBeliefRule;
 
-/// The scalars of one step.
-#[derive(Clone, Copy, Debug)]
-pub struct AdaBeliefStep {
-    decay: WeightDecay,
-    bc1: f64,
-    bc2: f64,
-    /// With `rectify`: what the rectification says to do.
-    rectified: Option<RectifiedStep>,
-}
-
 impl Rule for AdaBeliefRule {
     const NAME: &'static str = "adabelief";
     type Params = ParamsAdaBelief;
@@ -134,6 +127,10 @@ impl Rule for AdaBeliefRule {
     fn scalars(&self, p: &ParamsAdaBelief, t: u64) -> AdaBeliefStep {
         AdaBeliefStep {
             decay: p.weight_decay(),
+            lr: p.lr,
+            beta1: p.beta1,
+            beta2: p.beta2,
+            eps: p.eps,
             bc1: bias_correction(p.beta1, t),
             bc2: bias_correction(p.beta2, t),
             rectified: p.rectify.then(|| Rectification::step(p.beta1, p.beta2, t, p.degenerated_to_sgd)),
@@ -184,5 +181,21 @@ impl Rule for AdaBeliefRule {
             s: input.take_like_var("s")?,
             smax: if p.amsgrad { Some(input.take_like_var("smax")?) } else { None },
         })
+    }
+
+    fn fused_slots(&self, p: &ParamsAdaBelief) -> Option<&'static [&'static str]> {
+        const SLOTS: [&str; 3] = ["m", "s", "smax"];
+        Some(if p.amsgrad { &SLOTS } else { &SLOTS[..2] })
+    }
+
+    fn fused_update(
+        &self,
+        _: &ParamsAdaBelief,
+        s: &AdaBeliefStep,
+        var: &Var,
+        grad: &Tensor,
+        host: &mut HostVecs,
+    ) -> Result<()> {
+        fused::apply("adabelief", var, grad, s, host)
     }
 }

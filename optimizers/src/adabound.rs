@@ -12,13 +12,16 @@
 //! lower = final (1 - 1 / (gamma t + 1));   upper = final (1 + 1 / (gamma t))
 //! p <- p - clamp(lr (sqrt(bc2) / bc1) / (sqrt(v) + eps), lower, upper) m
 //! ```
+//! Fused CPU kernel: `fused::adabound` (bit-identical to the tensor ops below, AMSBound too).
 
 use std::collections::BTreeMap;
 
-use candle::{Result, Var};
+use candle::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::core::{value, Optim, Rule, Step};
+pub use crate::fused::adabound::AdaBoundStep;
+use crate::fused::{self, HostVecs};
 use crate::hyper::{check, Hyperparameters, Invalid};
 use crate::parts::{adam_step_size, AdamMoments, WeightDecay};
 use crate::state::{SlotReader, SlotWriter};
@@ -89,14 +92,6 @@ pub struct AdaBoundRule {
     base_lr: f64,
 }
 
-/// The scalars of one step: Adam's step size and the bounds.
-#[derive(Clone, Copy, Debug)]
-pub struct AdaBoundStep {
-    step_size: f64,
-    lower: f64,
-    upper: f64,
-}
-
 impl Rule for AdaBoundRule {
     const NAME: &'static str = "adabound";
     type Params = ParamsAdaBound;
@@ -115,6 +110,10 @@ impl Rule for AdaBoundRule {
     fn scalars(&self, p: &ParamsAdaBound, t: u64) -> AdaBoundStep {
         let final_lr = p.final_lr * p.lr / self.base_lr;
         AdaBoundStep {
+            beta1: p.beta1,
+            beta2: p.beta2,
+            eps: p.eps,
+            weight_decay: p.weight_decay,
             step_size: adam_step_size(p.lr, p.beta1, p.beta2, t),
             lower: final_lr * (1.0 - 1.0 / (p.gamma * t as f64 + 1.0)),
             upper: final_lr * (1.0 + 1.0 / (p.gamma * t as f64)),
@@ -152,5 +151,21 @@ impl Rule for AdaBoundRule {
             Some(base_lr) => candle::bail!("optimizer state: adabound's `base_lr` must be > 0, not {base_lr}"),
             None => candle::bail!("optimizer state: adabound's state needs the scalar `base_lr`"),
         }
+    }
+
+    fn fused_slots(&self, p: &ParamsAdaBound) -> Option<&'static [&'static str]> {
+        const SLOTS: [&str; 3] = ["m", "v", "vmax"];
+        Some(if p.amsbound { &SLOTS } else { &SLOTS[..2] })
+    }
+
+    fn fused_update(
+        &self,
+        _: &ParamsAdaBound,
+        s: &AdaBoundStep,
+        var: &Var,
+        grad: &Tensor,
+        host: &mut HostVecs,
+    ) -> Result<()> {
+        fused::apply("adabound", var, grad, s, host)
     }
 }

@@ -17,11 +17,19 @@
 //!     p <- p - lr m / (1 - beta1_prod)
 //! ```
 //! `eps` is the inertia bound, not a denominator guard: there is no denominator.
+//!
+//! Fused CPU kernel: `fused::adai` (both passes; the sums in candle's CPU order, so the mean
+//! and every parameter are bit-identical to the tensor ops below). It takes every variable or
+//! none: a model with one variable it cannot take (not contiguous, not f32/f64, not on the
+//! CPU) runs on the tensor ops.
 
 use candle::{DType, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::core::{value, Optim, Rule, Step};
+use crate::core::{value, FusedStep, Optim, Rule, Step};
+pub use crate::fused::adai::AdaiStep;
+use crate::fused::adai::{candle_sum_f32, candle_sum_f64, AdaiMoments, AdaiUpdate};
+use crate::fused::{self, HostVecs};
 use crate::hyper::{check, Hyperparameters, Invalid};
 use crate::parts::{bias_correction, moments, WeightDecay};
 use crate::state::{SlotReader, SlotWriter};
@@ -80,12 +88,6 @@ pub type Adai = Optim<AdaiRule>;
 #[derive(Debug)]
 pub struct AdaiRule;
 
-/// The scalars of one step: the bias correction of the second moment.
-#[derive(Clone, Copy, Debug)]
-pub struct AdaiStep {
-    bc2: f64,
-}
-
 impl Rule for AdaiRule {
     const NAME: &'static str = "adai";
     const WHOLE_MODEL: bool = true;
@@ -105,7 +107,15 @@ impl Rule for AdaiRule {
     }
 
     fn scalars(&self, p: &ParamsAdai, t: u64) -> AdaiStep {
-        AdaiStep { bc2: bias_correction(p.beta2, t) }
+        AdaiStep {
+            lr: p.lr,
+            beta0: p.beta0,
+            beta2: p.beta2,
+            eps: p.eps,
+            decay: WeightDecay::new(p.weight_decay, p.decoupled),
+            bc2: bias_correction(p.beta2, t),
+            first: t == 1,
+        }
     }
 
     /// Pass 1: the L2 term, the second moments, and their bias-corrected mean.
@@ -152,5 +162,56 @@ impl Rule for AdaiRule {
             v: input.take_like_var("v")?,
             beta1_prod: input.take_like_var("beta1_prod")?,
         })
+    }
+
+    fn fused_slots(&self, _: &ParamsAdai) -> Option<&'static [&'static str]> {
+        Some(&["m", "v", "beta1_prod"])
+    }
+
+    /// Pass 1 of the kernel: the second moments, and their bias-corrected mean, summed as the
+    /// tensor path sums them (each variable's sum in candle's order, to f64, in visit order).
+    fn fused_pre_pass(&self, _: &ParamsAdai, steps: &mut [FusedStep<'_, AdaiStep>]) -> Result<Option<Tensor>> {
+        let mut total: Option<f64> = None;
+        let mut count = 0usize;
+        for step in steps.iter_mut() {
+            step.grad = step.grad.contiguous()?;
+            fused::apply("adai", step.var, &step.grad, &AdaiMoments(&step.scalars), step.host)?;
+            let sum = match &*step.host {
+                HostVecs::F32(vecs) => match candle_sum_f32(&vecs[1]) {
+                    Some(sum) => f64::from(sum),
+                    None => Tensor::from_slice(&vecs[1], vecs[1].len(), &candle::Device::Cpu)?
+                        .sum_all()?
+                        .to_dtype(DType::F64)?
+                        .to_scalar::<f64>()?,
+                },
+                HostVecs::F64(vecs) => candle_sum_f64(&vecs[1]),
+            };
+            let sum = sum * (1.0 / step.scalars.bc2) + 0.0;
+            total = Some(match total {
+                None => sum,
+                Some(total) => total + sum,
+            });
+            count += step.grad.elem_count();
+        }
+        total.map(|total| Tensor::new(total * (1.0 / count as f64) + 0.0, &candle::Device::Cpu)).transpose()
+    }
+
+    fn fused_update(&self, _: &ParamsAdai, _: &AdaiStep, _: &Var, _: &Tensor, _: &mut HostVecs) -> Result<()> {
+        candle::bail!("adai: a fused update without the pre-pass")
+    }
+
+    /// Pass 2 of the kernel.
+    fn fused_update_with(
+        &self,
+        _: &ParamsAdai,
+        s: &AdaiStep,
+        var: &Var,
+        grad: &Tensor,
+        host: &mut HostVecs,
+        mean: &Option<Tensor>,
+    ) -> Result<()> {
+        let Some(mean) = mean else { candle::bail!("adai: an update without the pre-pass") };
+        let kernel = AdaiUpdate { step: s, mean: mean.to_scalar::<f64>()? };
+        fused::apply("adai", var, grad, &kernel, host)
     }
 }

@@ -11,11 +11,14 @@
 //! s <- beta3 s + (1 - beta3) eta                                    (from 0, no bias correction)
 //! p <- p - min(eta, s) m
 //! ```
+//! Fused CPU kernel: `fused::adamod` (bit-identical to the tensor ops below).
 
 use candle::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::core::{value, Optim, Rule, Step};
+pub use crate::fused::adamod::AdaModStep;
+use crate::fused::{self, HostVecs};
 use crate::hyper::{check, Hyperparameters, Invalid};
 use crate::parts::{adam_step_size, moments, AdamMoments, WeightDecay};
 use crate::state::{SlotReader, SlotWriter};
@@ -70,12 +73,6 @@ pub type AdaMod = Optim<AdaModRule>;
 #[derive(Debug)]
 pub struct AdaModRule;
 
-/// The scalars of one step: Adam's step size `lr sqrt(bc2) / bc1`.
-#[derive(Clone, Copy, Debug)]
-pub struct AdaModStep {
-    step_size: f64,
-}
-
 impl Rule for AdaModRule {
     const NAME: &'static str = "adamod";
     type Params = ParamsAdaMod;
@@ -92,7 +89,14 @@ impl Rule for AdaModRule {
     }
 
     fn scalars(&self, p: &ParamsAdaMod, t: u64) -> AdaModStep {
-        AdaModStep { step_size: adam_step_size(p.lr, p.beta1, p.beta2, t) }
+        AdaModStep {
+            beta1: p.beta1,
+            beta2: p.beta2,
+            beta3: p.beta3,
+            eps: p.eps,
+            step_size: adam_step_size(p.lr, p.beta1, p.beta2, t),
+            shrink: WeightDecay::new(p.weight_decay, true).shrink_factor(p.lr),
+        }
     }
 
     fn update(&self, p: &ParamsAdaMod, step: Step<'_, State, AdaModStep>, _: &()) -> Result<()> {
@@ -113,5 +117,20 @@ impl Rule for AdaModRule {
 
     fn load(&self, _: &ParamsAdaMod, _: &Var, _: u64, input: &mut SlotReader<'_>) -> Result<State> {
         Ok(State { moments: AdamMoments::load(input, false)?, s: input.take_like_var("s")? })
+    }
+
+    fn fused_slots(&self, _: &ParamsAdaMod) -> Option<&'static [&'static str]> {
+        Some(&["m", "v", "s"])
+    }
+
+    fn fused_update(
+        &self,
+        _: &ParamsAdaMod,
+        s: &AdaModStep,
+        var: &Var,
+        grad: &Tensor,
+        host: &mut HostVecs,
+    ) -> Result<()> {
+        fused::apply("adamod", var, grad, s, host)
     }
 }

@@ -17,7 +17,9 @@
 //!   every variable with a gradient before any is updated (Adai's mean over all parameters);
 //! - optionally a fused in-place kernel for the element-wise update ([`Rule::fused_slots`],
 //!   [`Rule::fused_update`]), fed with the same scalars, whose state lives in host vectors
-//!   ([`Kernels::Auto`] takes it where it applies).
+//!   ([`Kernels::Auto`] takes it where it applies); a whole-model rule's kernel has its own
+//!   pre-pass ([`Rule::fused_pre_pass`], [`Rule::fused_update_with`]), and takes either every
+//!   variable or none, so that one pre-pass sees them all.
 //!
 //! [`Variant`] is a rule with other default hyperparameters (AdamW is Adam with decoupled
 //! weight decay on).
@@ -44,6 +46,16 @@ pub struct Step<'a, S, C> {
     /// The gradient (a whole-model pre-pass may replace it, e.g. with the L2 term added).
     pub grad: Tensor,
     pub state: &'a mut S,
+}
+
+/// One variable in one step of a whole-model rule's fused kernel.
+#[derive(Debug)]
+pub struct FusedStep<'a, C> {
+    /// The scalars [`Rule::scalars`] computed for this variable's step.
+    pub scalars: C,
+    pub var: &'a Var,
+    pub grad: Tensor,
+    pub host: &'a mut HostVecs,
 }
 
 /// What one optimizer does to one variable; [`Optim`] does the rest.
@@ -119,6 +131,28 @@ pub trait Rule: Sized + Send + fmt::Debug + 'static {
     ) -> Result<()> {
         let _ = (p, scalars, var, grad, host);
         candle::bail!("{} has no fused kernel", Self::NAME)
+    }
+
+    /// The fused kernel's whole-model pre-pass (only for [`WHOLE_MODEL`](Rule::WHOLE_MODEL)
+    /// rules with a kernel), over every variable with a gradient in visit order, all of which
+    /// take the kernel; what it returns goes to [`fused_update_with`](Rule::fused_update_with).
+    fn fused_pre_pass(&self, p: &Self::Params, steps: &mut [FusedStep<'_, Self::Scalars>]) -> Result<Self::Global> {
+        let _ = (p, steps);
+        candle::bail!("{} has no fused pre-pass", Self::NAME)
+    }
+
+    /// [`fused_update`](Rule::fused_update) after the fused pre-pass, with what it returned.
+    fn fused_update_with(
+        &self,
+        p: &Self::Params,
+        scalars: &Self::Scalars,
+        var: &Var,
+        grad: &Tensor,
+        host: &mut HostVecs,
+        global: &Self::Global,
+    ) -> Result<()> {
+        let _ = global;
+        self.fused_update(p, scalars, var, grad, host)
     }
 }
 
@@ -342,12 +376,18 @@ impl<R: Rule> WithKernels for Optim<R> {
     fn new_with_kernels(vars: Vec<Var>, params: R::Params, kernels: Kernels) -> Result<Self> {
         params.validate()?;
         // Integer variables cannot be optimised: they are left out (and keep their index).
-        let slots = vars
+        let slots: Vec<Slot<R::State>> = vars
             .into_iter()
             .enumerate()
             .filter(|(_, var)| var.dtype().is_float())
             .map(|(index, var)| Slot { index, var, step: 0, state: None })
             .collect();
+        // A whole-model pre-pass runs on one path: the kernel's where every variable takes it.
+        let kernels = if R::WHOLE_MODEL && !slots.iter().all(|slot| kernels.fused_for(&slot.var)) {
+            Kernels::TensorOps
+        } else {
+            kernels
+        };
         Ok(Self { rule: R::new(&params), params, slots, kernels })
     }
 }
@@ -369,6 +409,7 @@ impl<R: Rule> candle_nn::optim::Optimizer for Optim<R> {
             Some(check_grad(&slot.var, grad).map(|()| (slot, grad)))
         });
         let mut whole_model = Vec::new();
+        let mut whole_model_fused = Vec::new();
         for visit in visits {
             let (Slot { var, step, state, .. }, grad) = visit?;
             *step += 1;
@@ -388,7 +429,13 @@ impl<R: Rule> candle_nn::optim::Optimizer for Optim<R> {
             };
             let scalars = rule.scalars(params, t);
             match state {
-                SlotState::Host(host) => rule.fused_update(params, &scalars, var, grad, host)?,
+                SlotState::Host(host) => {
+                    if R::WHOLE_MODEL {
+                        whole_model_fused.push(FusedStep { scalars, var: &*var, grad: grad.clone(), host })
+                    } else {
+                        rule.fused_update(params, &scalars, var, grad, host)?
+                    }
+                }
                 #[cfg(feature = "cuda")]
                 SlotState::Device(buffers) => {
                     crate::fused::cuda::launch::update(R::NAME, &*params, &scalars, t, var, grad, buffers)?
@@ -410,6 +457,12 @@ impl<R: Rule> candle_nn::optim::Optimizer for Optim<R> {
             let global = rule.pre_pass(params, &mut whole_model)?;
             for step in whole_model {
                 rule.update(params, step, &global)?;
+            }
+        }
+        if R::WHOLE_MODEL && !whole_model_fused.is_empty() {
+            let global = rule.fused_pre_pass(params, &mut whole_model_fused)?;
+            for FusedStep { scalars, var, grad, host } in whole_model_fused {
+                rule.fused_update_with(params, &scalars, var, &grad, host, &global)?;
             }
         }
         Ok(())
@@ -483,6 +536,20 @@ impl<R: Rule, P: VariantOf<R>> Rule for Variant<R, P> {
     }
     fn fused_update(&self, p: &P, s: &Self::Scalars, var: &Var, grad: &Tensor, host: &mut HostVecs) -> Result<()> {
         self.base.fused_update(p.as_ref(), s, var, grad, host)
+    }
+    fn fused_pre_pass(&self, p: &P, steps: &mut [FusedStep<'_, Self::Scalars>]) -> Result<Self::Global> {
+        self.base.fused_pre_pass(p.as_ref(), steps)
+    }
+    fn fused_update_with(
+        &self,
+        p: &P,
+        s: &Self::Scalars,
+        var: &Var,
+        grad: &Tensor,
+        host: &mut HostVecs,
+        global: &Self::Global,
+    ) -> Result<()> {
+        self.base.fused_update_with(p.as_ref(), s, var, grad, host, global)
     }
 }
 

@@ -10,11 +10,14 @@
 //! dfc = 1 / (1 + exp(-|g_prev - g|))          (g_prev starts at 0, then is this step's g)
 //! p <- p - (lr sqrt(bc2) / bc1) m dfc / (sqrt(v) + eps)
 //! ```
+//! Fused CPU kernel: `fused::diffgrad` (bit-identical to the tensor ops below, with the same `exp`).
 
 use candle::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::core::{value, Optim, Rule, Step};
+pub use crate::fused::diffgrad::DiffGradStep;
+use crate::fused::{self, HostVecs};
 use crate::hyper::{check, Hyperparameters, Invalid};
 use crate::parts::{adam_step_size, AdamMoments, WeightDecay};
 use crate::state::{SlotReader, SlotWriter};
@@ -65,12 +68,6 @@ pub type DiffGrad = Optim<DiffGradRule>;
 #[derive(Debug)]
 pub struct DiffGradRule;
 
-/// The scalars of one step: Adam's step size `lr sqrt(bc2) / bc1`.
-#[derive(Clone, Copy, Debug)]
-pub struct DiffGradStep {
-    step_size: f64,
-}
-
 impl Rule for DiffGradRule {
     const NAME: &'static str = "diffgrad";
     type Params = ParamsDiffGrad;
@@ -87,7 +84,13 @@ impl Rule for DiffGradRule {
     }
 
     fn scalars(&self, p: &ParamsDiffGrad, t: u64) -> DiffGradStep {
-        DiffGradStep { step_size: adam_step_size(p.lr, p.beta1, p.beta2, t) }
+        DiffGradStep {
+            beta1: p.beta1,
+            beta2: p.beta2,
+            eps: p.eps,
+            weight_decay: p.weight_decay,
+            step_size: adam_step_size(p.lr, p.beta1, p.beta2, t),
+        }
     }
 
     fn update(&self, p: &ParamsDiffGrad, step: Step<'_, State, DiffGradStep>, _: &()) -> Result<()> {
@@ -108,5 +111,20 @@ impl Rule for DiffGradRule {
 
     fn load(&self, _: &ParamsDiffGrad, _: &Var, _: u64, input: &mut SlotReader<'_>) -> Result<State> {
         Ok(State { moments: AdamMoments::load(input, false)?, previous_grad: input.take_like_var("previous_grad")? })
+    }
+
+    fn fused_slots(&self, _: &ParamsDiffGrad) -> Option<&'static [&'static str]> {
+        Some(&["m", "v", "previous_grad"])
+    }
+
+    fn fused_update(
+        &self,
+        _: &ParamsDiffGrad,
+        s: &DiffGradStep,
+        var: &Var,
+        grad: &Tensor,
+        host: &mut HostVecs,
+    ) -> Result<()> {
+        fused::apply("diffgrad", var, grad, s, host)
     }
 }

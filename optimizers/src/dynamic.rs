@@ -30,6 +30,11 @@ pub trait DynOptimizer: Send {
     /// hyperparameters over variables of the same shapes (errors name what does not fit: the
     /// variable index, the slot, the shapes).
     fn load_state(&mut self, state: &OptimizerState) -> Result<()>;
+    /// How many variables the fused CPU kernel updates (after their first step); 0 for an
+    /// optimizer that does not say.
+    fn fused_variables(&self) -> usize {
+        0
+    }
 }
 
 /// An optimizer chosen at run time.
@@ -54,5 +59,9 @@ impl<R: Rule> DynOptimizer for Optim<R> {
 
     fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
         Optim::load_state(self, state)
+    }
+
+    fn fused_variables(&self) -> usize {
+        Optim::fused_variables(self)
     }
 }

@@ -8,11 +8,14 @@
 //! else, degenerated_to_sgd:            p <- p (1 - lr wd);  p <- p - (lr / bc1) m
 //! else:                                nothing at all this step (not even the decay)
 //! ```
+//! Fused CPU kernel: `fused::radam` (bit-identical to the tensor ops below).
 
-use candle::{Result, Var};
+use candle::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::core::{value, Optim, Rule, Step};
+pub use crate::fused::radam::RAdamStep;
+use crate::fused::{self, HostVecs};
 use crate::hyper::{check, Hyperparameters, Invalid};
 use crate::parts::{AdamMoments, Rectification, RectifiedStep, WeightDecay};
 use crate::state::{SlotReader, SlotWriter};
@@ -62,7 +65,7 @@ impl Rule for RAdamRule {
     const NAME: &'static str = "radam";
     type Params = ParamsRAdam;
     type State = AdamMoments;
-    type Scalars = RectifiedStep;
+    type Scalars = RAdamStep;
     type Global = ();
 
     fn new(_: &ParamsRAdam) -> Self {
@@ -73,14 +76,21 @@ impl Rule for RAdamRule {
         AdamMoments::zeros(var, false)
     }
 
-    fn scalars(&self, p: &ParamsRAdam, t: u64) -> RectifiedStep {
-        Rectification::step(p.beta1, p.beta2, t, p.degenerated_to_sgd)
+    fn scalars(&self, p: &ParamsRAdam, t: u64) -> RAdamStep {
+        RAdamStep {
+            lr: p.lr,
+            beta1: p.beta1,
+            beta2: p.beta2,
+            eps: p.eps,
+            rectified: Rectification::step(p.beta1, p.beta2, t, p.degenerated_to_sgd),
+            shrink: WeightDecay::new(p.weight_decay, true).shrink_factor(p.lr),
+        }
     }
 
-    fn update(&self, p: &ParamsRAdam, step: Step<'_, AdamMoments, RectifiedStep>, _: &()) -> Result<()> {
+    fn update(&self, p: &ParamsRAdam, step: Step<'_, AdamMoments, RAdamStep>, _: &()) -> Result<()> {
         let Step { scalars, var, grad, state, .. } = step;
         let v = state.update(&grad, p.beta1, p.beta2)?;
-        let update = match scalars {
+        let update = match scalars.rectified {
             RectifiedStep::Adaptive(factor) => {
                 let denom = v.sqrt()?.affine(1.0, p.eps)?;
                 (&state.m / denom)?.affine(p.lr * factor, 0.0)?
@@ -98,5 +108,20 @@ impl Rule for RAdamRule {
 
     fn load(&self, _: &ParamsRAdam, _: &Var, _: u64, input: &mut SlotReader<'_>) -> Result<AdamMoments> {
         AdamMoments::load(input, false)
+    }
+
+    fn fused_slots(&self, _: &ParamsRAdam) -> Option<&'static [&'static str]> {
+        Some(&["m", "v"])
+    }
+
+    fn fused_update(
+        &self,
+        _: &ParamsRAdam,
+        s: &RAdamStep,
+        var: &Var,
+        grad: &Tensor,
+        host: &mut HostVecs,
+    ) -> Result<()> {
+        fused::apply("radam", var, grad, s, host)
     }
 }

@@ -8,11 +8,13 @@
 //! otherwise:     d <- g
 //! p <- p - lr d
 //! ```
+//! Fused CPU kernel: `fused::sgd` (bit-identical to the tensor ops below, every flag).
 
 use candle::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::core::{value, Optim, Rule, Step};
+use crate::fused::{self, sgd::SgdStep, HostVecs};
 use crate::hyper::{check, Hyperparameters, Invalid};
 use crate::parts::WeightDecay;
 use crate::state::{SlotReader, SlotWriter};
@@ -72,7 +74,7 @@ impl Rule for SgdRule {
     const NAME: &'static str = "sgd";
     type Params = ParamsSgd;
     type State = Option<Tensor>;
-    type Scalars = ();
+    type Scalars = SgdStep;
     type Global = ();
 
     fn new(_: &ParamsSgd) -> Self {
@@ -83,9 +85,18 @@ impl Rule for SgdRule {
         Ok(None)
     }
 
-    fn scalars(&self, _: &ParamsSgd, _: u64) {}
+    fn scalars(&self, p: &ParamsSgd, t: u64) -> SgdStep {
+        SgdStep {
+            lr: p.lr,
+            momentum: p.momentum,
+            dampening: p.dampening,
+            nesterov: p.nesterov,
+            weight_decay: p.weight_decay,
+            first: t == 1,
+        }
+    }
 
-    fn update(&self, p: &ParamsSgd, step: Step<'_, Option<Tensor>, ()>, _: &()) -> Result<()> {
+    fn update(&self, p: &ParamsSgd, step: Step<'_, Option<Tensor>, SgdStep>, _: &()) -> Result<()> {
         let Step { var, grad, state, .. } = step;
         let decay = WeightDecay::new(p.weight_decay, false);
         let (param, grad) = decay.apply(&value(var), &grad, p.lr)?;
@@ -117,5 +128,13 @@ impl Rule for SgdRule {
         } else {
             Ok(None)
         }
+    }
+
+    fn fused_slots(&self, p: &ParamsSgd) -> Option<&'static [&'static str]> {
+        Some(if p.momentum != 0.0 { &["momentum_buffer"] } else { &[] })
+    }
+
+    fn fused_update(&self, _: &ParamsSgd, s: &SgdStep, var: &Var, grad: &Tensor, host: &mut HostVecs) -> Result<()> {
+        fused::apply("sgd", var, grad, s, host)
     }
 }

@@ -64,3 +64,60 @@ fn fixtures_cover_every_optimizer_in_both_precisions() {
         }
     }
 }
+
+/// Every parameter after every step of `file`'s trajectory with `kernels`, as bits, and the
+/// number of variables the fused kernel took.
+fn trajectory(file: &GoldenFile, kernels: optimizers::Kernels) -> candle::Result<(Vec<Vec<u64>>, usize)> {
+    use candle::{backprop::GradStore, DType, Tensor, Var};
+    let dtype = file.dtype().map_err(candle::Error::Msg)?;
+    let vars = file
+        .params
+        .iter()
+        .map(|p| {
+            Var::from_tensor(
+                &Tensor::new(p.init.as_slice(), &Device::Cpu)?.reshape(p.shape.as_slice())?.to_dtype(dtype)?,
+            )
+        })
+        .collect::<candle::Result<Vec<_>>>()?;
+    let mut optimizer = file.optimizer.build_with_kernels(vars.clone(), kernels).map_err(candle::Error::wrap)?;
+    let mut bits = Vec::new();
+    for step in &file.steps {
+        if let Some(lr) = step.lr {
+            optimizer.set_learning_rate(lr);
+        }
+        let mut grads = GradStore::default();
+        for ((var, param), grad) in vars.iter().zip(&file.params).zip(&step.grads) {
+            if let Some(grad) = grad {
+                let grad =
+                    Tensor::new(grad.as_slice(), &Device::Cpu)?.reshape(param.shape.as_slice())?.to_dtype(dtype)?;
+                grads.insert(var.as_tensor(), grad);
+            }
+        }
+        optimizer.step(&grads)?;
+        for var in &vars {
+            let values = var.as_tensor().flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            bits.push(values.iter().map(|v| v.to_bits()).collect());
+        }
+    }
+    Ok((bits, optimizer.fused_variables()))
+}
+
+#[test]
+fn both_paths_replay_every_trajectory_to_the_same_bits() {
+    // The kernel and the tensor ops, on the recorded gradients of every golden case: the same
+    // parameters after every step, to the last bit; and the kernel is taken by every optimizer
+    // that has one (all but AdaShift).
+    for path in common::golden_fixtures() {
+        let file = GoldenFile::load(&path).unwrap();
+        let (fused, taken) = trajectory(&file, optimizers::Kernels::Auto).unwrap();
+        let (tensors, none) = trajectory(&file, optimizers::Kernels::TensorOps).unwrap();
+        assert_eq!(none, 0, "{}", file.case);
+        if file.optimizer.name != "adashift" {
+            assert_eq!(taken, file.params.len(), "{}: the fused kernel was not taken", file.case);
+        }
+        for (i, (a, b)) in fused.iter().zip(&tensors).enumerate() {
+            let (step, param) = (i / file.params.len() + 1, i % file.params.len());
+            assert!(a == b, "{} ({}): parameter {param} differs after step {step}", file.case, file.dtype);
+        }
+    }
+}

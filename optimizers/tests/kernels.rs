@@ -24,21 +24,49 @@ mod models_free_rng {
 }
 
 fn specs() -> Vec<OptimizerSpec> {
+    let spec = OptimizerSpec::new;
     vec![
-        OptimizerSpec::new("adam").with("lr", 0.01),
-        OptimizerSpec::new("adam").with("lr", 0.02).with("weight_decay", 0.1).with("eps", 1e-6),
-        OptimizerSpec::new("adam").with("lr", 0.01).with("weight_decay", 0.1).with("decoupled", true),
-        OptimizerSpec::new("adamw").with("lr", 0.003),
-        OptimizerSpec::new("amsgrad").with("lr", 0.01).with("beta1", 0.5),
-        OptimizerSpec::new("adam")
-            .with("lr", 0.01)
-            .with("amsgrad", true)
-            .with("weight_decay", 0.01)
-            .with("decoupled", true),
+        spec("adam").with("lr", 0.01),
+        spec("adam").with("lr", 0.02).with("weight_decay", 0.1).with("eps", 1e-6),
+        spec("adam").with("lr", 0.01).with("weight_decay", 0.1).with("decoupled", true),
+        spec("adamw").with("lr", 0.003),
+        spec("amsgrad").with("lr", 0.01).with("beta1", 0.5),
+        spec("adam").with("lr", 0.01).with("amsgrad", true).with("weight_decay", 0.01).with("decoupled", true),
         // The AdaShift authors' TensorFlow AMSGrad (constants and beta powers in the
         // parameter's precision).
-        OptimizerSpec::new("amsgrad").with("lr", 0.01).with("variant", "tf"),
-        OptimizerSpec::new("amsgrad").with("lr", 0.005).with("variant", "tf").with("beta1", 0.0).with("eps", 1e-10),
+        spec("amsgrad").with("lr", 0.01).with("variant", "tf"),
+        spec("amsgrad").with("lr", 0.005).with("variant", "tf").with("beta1", 0.0).with("eps", 1e-10),
+        // SGD: every flag of torch.optim.SGD.
+        spec("sgd").with("lr", 0.1),
+        spec("sgd").with("lr", 0.1).with("weight_decay", 0.01),
+        spec("sgd").with("lr", 0.05).with("momentum", 0.9),
+        spec("sgd").with("lr", 0.05).with("momentum", 0.9).with("dampening", 0.3).with("weight_decay", 5e-4),
+        spec("sgd").with("lr", 0.05).with("momentum", 0.9).with("nesterov", true),
+        spec("sgd").with("lr", 0.05).with("momentum", 0.8).with("nesterov", true).with("weight_decay", 1e-3),
+        // AdaBelief: the defaults (decoupled, rectify with SGD steps), and every other flag.
+        spec("adabelief").with("lr", 0.01),
+        spec("adabelief").with("lr", 0.01).with("weight_decay", 0.1),
+        spec("adabelief").with("lr", 0.01).with("weight_decay", 0.1).with("fixed_decay", true),
+        spec("adabelief").with("lr", 0.01).with("degenerated_to_sgd", false).with("weight_decay", 0.05),
+        spec("adabelief").with("lr", 0.01).with("rectify", false).with("decoupled", false).with("weight_decay", 5e-4),
+        spec("adabelief").with("lr", 0.01).with("rectify", false).with("amsgrad", true).with("eps", 1e-8),
+        spec("adabelief").with("lr", 0.01).with("amsgrad", true).with("weight_decay", 0.01),
+        // A small beta2 makes the rectified step adaptive within a few steps.
+        spec("adabelief").with("lr", 0.01).with("beta2", 0.6).with("amsgrad", true),
+        spec("adamod").with("lr", 0.01),
+        spec("adamod").with("lr", 0.01).with("weight_decay", 0.1).with("beta3", 0.5),
+        spec("adabound").with("lr", 0.01),
+        spec("adabound").with("lr", 0.01).with("weight_decay", 0.01).with("gamma", 0.1).with("final_lr", 0.05),
+        spec("adabound").with("lr", 0.01).with("amsbound", true).with("weight_decay", 0.01),
+        spec("radam").with("lr", 0.01),
+        spec("radam").with("lr", 0.01).with("degenerated_to_sgd", true).with("weight_decay", 0.1),
+        spec("radam").with("lr", 0.01).with("beta2", 0.6).with("weight_decay", 0.1),
+        spec("diffgrad").with("lr", 0.01),
+        spec("diffgrad").with("lr", 0.01).with("weight_decay", 0.1),
+        // Adai's global mean over every variable (a pre-pass), L2 and decoupled decay.
+        spec("adai").with("lr", 0.1),
+        spec("adai").with("lr", 0.1).with("weight_decay", 5e-4).with("beta0", 0.5),
+        spec("adaiw").with("lr", 0.1).with("weight_decay", 5e-2),
     ]
 }
 
@@ -48,7 +76,7 @@ fn run(
     dtype: DType,
     shapes: &[Vec<usize>],
     steps: usize,
-) -> Result<Vec<Vec<f64>>> {
+) -> Result<(Vec<Vec<f64>>, Vec<(String, Vec<f64>)>)> {
     let mut rng = Rng::new(7);
     let vars: Vec<Var> = shapes
         .iter()
@@ -83,7 +111,14 @@ fn run(
         }
         opt.step(&grads)?;
     }
-    vars.iter().map(|v| v.as_tensor().flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()).collect()
+    assert_eq!(opt.fused_variables() > 0, kernels == Kernels::Auto, "{spec}: the kernel was (not) taken");
+    let values = vars.iter().map(|v| flat(v.as_tensor())).collect::<Result<_>>()?;
+    let state = opt.state()?.tensors.iter().map(|(k, t)| Ok((k.clone(), flat(t)?))).collect::<Result<_>>()?;
+    Ok((values, state))
+}
+
+fn flat(t: &Tensor) -> Result<Vec<f64>> {
+    t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()
 }
 
 #[test]
@@ -107,15 +142,78 @@ fn cpu_f32_and_f64_variables_take_the_fused_kernel() -> Result<()> {
 }
 
 #[test]
-fn fused_adam_and_amsgrad_kernels_equal_the_tensor_path_bit_for_bit() -> Result<()> {
-    let shapes = vec![vec![37, 29], vec![5], vec![300, 400]]; // the last is split across threads
+fn every_fused_kernel_equals_the_tensor_path_bit_for_bit() -> Result<()> {
+    let shapes = vec![vec![37, 29], vec![5], vec![260, 256]]; // the last is split across threads
     for dtype in [DType::F32, DType::F64] {
         for spec in specs() {
-            let fused = run(&spec, Kernels::Auto, dtype, &shapes, 12)?;
-            let tensors = run(&spec, Kernels::TensorOps, dtype, &shapes, 12)?;
+            let (fused, fused_state) = run(&spec, Kernels::Auto, dtype, &shapes, 12)?;
+            let (tensors, tensors_state) = run(&spec, Kernels::TensorOps, dtype, &shapes, 12)?;
             for (k, (a, b)) in fused.iter().zip(&tensors).enumerate() {
-                let diff = a.iter().zip(b).filter(|(x, y)| x != y).count();
-                assert_eq!(diff, 0, "{spec} {dtype:?}: tensor {k} differs in {diff} of {} elements", a.len());
+                assert_eq!(bits(a), bits(b), "{spec} {dtype:?}: tensor {k} differs in {} elements", differ(a, b));
+            }
+            let names = |s: &[(String, Vec<f64>)]| s.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+            assert_eq!(names(&fused_state), names(&tensors_state), "{spec}: the saved slots differ");
+            for ((name, a), (_, b)) in fused_state.iter().zip(&tensors_state) {
+                assert_eq!(bits(a), bits(b), "{spec} {dtype:?}: state `{name}` differs in {} elements", differ(a, b));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The exact bits (so that -0.0 differs from 0.0, and a NaN equals itself).
+fn bits(x: &[f64]) -> Vec<u64> {
+    x.iter().map(|v| v.to_bits()).collect()
+}
+
+fn differ(a: &[f64], b: &[f64]) -> usize {
+    a.iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).count()
+}
+
+#[test]
+fn states_move_between_the_paths_mid_run() -> Result<()> {
+    // 4 steps on one path, the state saved and restored into an optimizer on the other path,
+    // 4 more steps: the same bits as 8 steps on the tensor path.
+    let shape = (66, 1000); // split across threads
+    for dtype in [DType::F32, DType::F64] {
+        for spec in specs() {
+            let mut rng = Rng::new(3);
+            let init: Vec<f64> = (0..66_000).map(|_| rng.next()).collect();
+            let grads: Vec<Tensor> = (0..8)
+                .map(|_| {
+                    Tensor::from_vec((0..66_000).map(|_| rng.next()).collect::<Vec<f64>>(), shape, &Device::Cpu)?
+                        .to_dtype(dtype)
+                })
+                .collect::<Result<_>>()?;
+            let var = |init: &[f64]| Var::from_tensor(&Tensor::from_slice(init, shape, &Device::Cpu)?.to_dtype(dtype)?);
+            let steps = |opt: &mut optimizers::BoxedOptimizer, var: &Var, grads: &[Tensor]| -> Result<()> {
+                for g in grads {
+                    let mut store = GradStore::default();
+                    store.insert(var.as_tensor(), g.clone());
+                    opt.step(&store)?;
+                }
+                Ok(())
+            };
+            let reference = var(&init)?;
+            let mut opt =
+                spec.build_with_kernels(vec![reference.clone()], Kernels::TensorOps).map_err(candle::Error::wrap)?;
+            steps(&mut opt, &reference, &grads)?;
+            for (first, second) in [(Kernels::Auto, Kernels::TensorOps), (Kernels::TensorOps, Kernels::Auto)] {
+                let x = var(&init)?;
+                let mut opt = spec.build_with_kernels(vec![x.clone()], first).map_err(candle::Error::wrap)?;
+                steps(&mut opt, &x, &grads[..4])?;
+                let saved = opt.state()?;
+                let y = Var::from_tensor(x.as_tensor())?;
+                let mut resumed = spec.build_with_kernels(vec![y.clone()], second).map_err(candle::Error::wrap)?;
+                resumed.load_state(&saved)?;
+                steps(&mut resumed, &y, &grads[4..])?;
+                let (a, b) = (flat(y.as_tensor())?, flat(reference.as_tensor())?);
+                assert_eq!(
+                    bits(&a),
+                    bits(&b),
+                    "{spec} {dtype:?} {first:?} -> {second:?}: {} elements differ",
+                    differ(&a, &b)
+                );
             }
         }
     }

@@ -10,8 +10,15 @@
 //! A kernel runs as a candle in-place op on the parameter's storage, with the gradient as its
 //! operand; the optimizer state lives in host vectors owned by the optimizer.
 
+pub mod adabelief;
+pub mod adabound;
+pub mod adai;
 pub mod adam;
+pub mod adamod;
 pub mod cuda;
+pub mod diffgrad;
+pub mod radam;
+pub mod sgd;
 
 use std::cell::RefCell;
 
@@ -54,6 +61,24 @@ pub(crate) trait Real:
     /// `single` for f32, `double` for f64: a value computed in the parameter's precision.
     fn pick(single: f32, double: f64) -> Self;
     fn sqrt(self) -> Self;
+    fn exp(self) -> Self;
+    fn abs(self) -> Self;
+    /// `-x`, as candle's `neg`.
+    fn neg(self) -> Self;
+    /// `1 / x`, as candle's `recip` (Rust's `recip` is that division).
+    #[inline(always)]
+    fn recip(self) -> Self {
+        Self::of(1.0) / self
+    }
+    /// `min` as candle's `minimum` computes it: `if a > b { b } else { a }`.
+    #[inline(always)]
+    fn minimum(self, other: Self) -> Self {
+        if self > other {
+            other
+        } else {
+            self
+        }
+    }
     /// `max` as candle's `maximum` computes it: `if a < b { b } else { a }`.
     #[inline(always)]
     fn maximum(self, other: Self) -> Self {
@@ -78,6 +103,18 @@ impl Real for f32 {
     fn sqrt(self) -> Self {
         f32::sqrt(self)
     }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f32::abs(self)
+    }
+    #[inline(always)]
+    fn neg(self) -> Self {
+        -self
+    }
 }
 
 impl Real for f64 {
@@ -92,6 +129,18 @@ impl Real for f64 {
     #[inline(always)]
     fn sqrt(self) -> Self {
         f64::sqrt(self)
+    }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f64::abs(self)
+    }
+    #[inline(always)]
+    fn neg(self) -> Self {
+        -self
     }
 }
 
@@ -117,6 +166,19 @@ impl HostVecs {
             DType::F64 => Ok(Self::F64(vec![vec![0.0; len]; count])),
             other => candle::bail!("no fused kernel for {other:?}"),
         }
+    }
+
+    /// How many vectors there are.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::F32(vecs) => vecs.len(),
+            Self::F64(vecs) => vecs.len(),
+        }
+    }
+
+    /// Whether there are no vectors (SGD without momentum).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The vectors as CPU tensors of `shape` (copies), to save them.
@@ -146,8 +208,8 @@ pub(crate) trait Kernel: Sync {
 }
 
 /// Elements below which a kernel runs on the calling thread.
-const PARALLEL_FROM: usize = 1 << 16;
-const CHUNK: usize = 1 << 14;
+pub(crate) const PARALLEL_FROM: usize = 1 << 16;
+pub(crate) const CHUNK: usize = 1 << 14;
 
 /// Runs a kernel over chunks of a parameter, in parallel for large ones; every state vector
 /// is chunked the same way.
@@ -217,6 +279,10 @@ pub(crate) fn apply<K: Kernel>(
     state: &mut HostVecs,
 ) -> Result<()> {
     let grad = grad.contiguous()?;
+    if state.is_empty() {
+        // No vectors (restored from a state without any): nothing says their type.
+        *state = HostVecs::zeros(var.dtype(), 0, 0)?;
+    }
     let op = FusedOp { name, kernel, state: RefCell::new(state) };
     var.as_tensor().inplace_op2(&grad, &op)
 }

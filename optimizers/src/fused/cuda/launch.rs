@@ -20,9 +20,15 @@ use candle::{CpuStorage, CudaDevice, CudaStorage, DType, Device, Layout, Result,
 
 use super::Source;
 use crate::amsgrad::AmsGradStep;
+use crate::fused::adabelief::AdaBeliefStep;
+use crate::fused::adabound::AdaBoundStep;
 use crate::fused::adam::{AdamStep, TfAmsGradStep};
+use crate::fused::adamod::AdaModStep;
+use crate::fused::diffgrad::DiffGradStep;
+use crate::fused::radam::RAdamStep;
+use crate::fused::sgd::SgdStep;
 use crate::fused::Kernels;
-use crate::parts::WeightDecay;
+use crate::parts::{RectifiedStep, WeightDecay};
 
 /// One launch: the kernel (without its `_f32` / `_f64` suffix) and its arguments after the
 /// parameter, the gradient and the state buffers.
@@ -37,8 +43,18 @@ pub struct Call {
 
 /// The scalars types with a CUDA kernel (a rule is known by its scalars, or by its
 /// hyperparameters where its scalars say too little, as `()`).
-fn kernel_types() -> [TypeId; 3] {
-    [TypeId::of::<AdamStep>(), TypeId::of::<TfAmsGradStep>(), TypeId::of::<AmsGradStep>()]
+fn kernel_types() -> [TypeId; 9] {
+    [
+        TypeId::of::<AdamStep>(),
+        TypeId::of::<TfAmsGradStep>(),
+        TypeId::of::<AmsGradStep>(),
+        TypeId::of::<SgdStep>(),
+        TypeId::of::<AdaBeliefStep>(),
+        TypeId::of::<AdaModStep>(),
+        TypeId::of::<AdaBoundStep>(),
+        TypeId::of::<RAdamStep>(),
+        TypeId::of::<DiffGradStep>(),
+    ]
 }
 
 /// Whether a rule with hyperparameters `P` and scalars `S` has a CUDA kernel.
@@ -72,22 +88,107 @@ pub fn call_for(params: &dyn Any, scalars: &dyn Any, t: u64, dtype: DType, slots
         return Ok(tf(s));
     }
     match scalars.downcast_ref::<AmsGradStep>() {
-        Some(AmsGradStep::Torch(s)) => Ok(adam_call(s, slots)),
-        Some(AmsGradStep::Tf(s)) => Ok(tf(s)),
-        None => candle::bail!("no CUDA kernel for scalars {scalars:?}"),
+        Some(AmsGradStep::Torch(s)) => return Ok(adam_call(s, slots)),
+        Some(AmsGradStep::Tf(s)) => return Ok(tf(s)),
+        None => {}
+    }
+    if let Some(s) = scalars.downcast_ref::<SgdStep>() {
+        return Ok(sgd_call(s, slots));
+    }
+    if let Some(s) = scalars.downcast_ref::<AdaBeliefStep>() {
+        return Ok(adabelief_call(s, slots));
+    }
+    if let Some(s) = scalars.downcast_ref::<AdaModStep>() {
+        let reals = vec![
+            0.0,
+            s.beta1,
+            1.0 - s.beta1,
+            s.beta2,
+            1.0 - s.beta2,
+            s.beta3,
+            1.0 - s.beta3,
+            s.eps,
+            s.step_size,
+            s.shrink.unwrap_or(1.0),
+        ];
+        return Ok(Call { source: &super::ADAMOD, kernel: "adamod", ints: vec![s.shrink.is_some() as i32], reals });
+    }
+    if let Some(s) = scalars.downcast_ref::<AdaBoundStep>() {
+        let reals = vec![
+            0.0,
+            s.beta1,
+            1.0 - s.beta1,
+            s.beta2,
+            1.0 - s.beta2,
+            s.eps,
+            s.step_size,
+            s.lower,
+            s.upper,
+            s.weight_decay,
+        ];
+        let kernel = if slots == 3 { "adabound_amsbound" } else { "adabound" };
+        return Ok(Call { source: &super::ADABOUND, kernel, ints: vec![(s.weight_decay != 0.0) as i32], reals });
+    }
+    if let Some(s) = scalars.downcast_ref::<RAdamStep>() {
+        let (kind, factor) = match s.rectified {
+            RectifiedStep::Adaptive(factor) => (0, factor),
+            RectifiedStep::Sgd(factor) => (1, factor),
+            RectifiedStep::Skip => (2, 0.0),
+        };
+        let reals =
+            vec![0.0, s.beta1, 1.0 - s.beta1, s.beta2, 1.0 - s.beta2, s.eps, s.lr * factor, s.shrink.unwrap_or(1.0)];
+        let ints = vec![kind, (s.shrink.is_some() && kind != 2) as i32];
+        return Ok(Call { source: &super::RADAM, kernel: "radam", ints, reals });
+    }
+    if let Some(s) = scalars.downcast_ref::<DiffGradStep>() {
+        let reals = vec![0.0, s.beta1, 1.0 - s.beta1, s.beta2, 1.0 - s.beta2, s.eps, s.step_size, s.weight_decay];
+        let ints = vec![(s.weight_decay != 0.0) as i32];
+        return Ok(Call { source: &super::DIFFGRAD, kernel: "diffgrad", ints, reals });
+    }
+    candle::bail!("no CUDA kernel for scalars {scalars:?}")
+}
+
+/// SGD's constants, as `fused/sgd.rs` computes them.
+fn sgd_call(s: &SgdStep, slots: usize) -> Call {
+    let l2 = (s.weight_decay != 0.0) as i32;
+    if slots == 0 {
+        return Call { source: &super::SGD, kernel: "sgd", ints: vec![l2], reals: vec![0.0, s.lr, s.weight_decay] };
+    }
+    Call {
+        source: &super::SGD,
+        kernel: "sgd_momentum",
+        ints: vec![l2, s.first as i32, s.nesterov as i32],
+        reals: vec![0.0, s.lr, s.weight_decay, s.momentum, 1.0 - s.dampening],
+    }
+}
+
+/// AdaBelief's constants, as `fused/adabelief.rs` computes them.
+fn adabelief_call(s: &AdaBeliefStep, slots: usize) -> Call {
+    let (mode, decay) = decay_mode(s.decay, s.lr);
+    let (kind, scale, step) = match s.rectified {
+        None => (0, 1.0 / s.bc2.sqrt(), s.lr / s.bc1),
+        Some(RectifiedStep::Adaptive(factor)) => (1, 1.0, s.lr * factor),
+        Some(RectifiedStep::Sgd(factor)) => (2, 1.0, s.lr * factor),
+        Some(RectifiedStep::Skip) => (3, 1.0, 0.0),
+    };
+    let reals = vec![0.0, s.beta1, 1.0 - s.beta1, s.beta2, 1.0 - s.beta2, s.eps, decay, scale, step];
+    let kernel = if slots == 3 { "adabelief_amsgrad" } else { "adabelief" };
+    Call { source: &super::ADABELIEF, kernel, ints: vec![mode, kind], reals }
+}
+
+/// The decay mode of the kernels (`DECAY_NONE`, `DECAY_L2`, `DECAY_SHRINK` of `common.cuh`)
+/// and its coefficient: the L2 weight or the shrink factor.
+fn decay_mode(decay: WeightDecay, lr: f64) -> (i32, f64) {
+    match (decay, decay.shrink_factor(lr)) {
+        (_, Some(factor)) => (2, factor),
+        (WeightDecay::L2(wd), None) => (1, wd),
+        _ => (0, 0.0),
     }
 }
 
 /// Adam's constants, as `fused/adam.rs` computes them for its CPU kernel.
 fn adam_call(s: &AdamStep, slots: usize) -> Call {
-    const NO_DECAY: i32 = 0;
-    const L2: i32 = 1;
-    const SHRINK: i32 = 2;
-    let (mode, decay) = match (s.decay, s.decay.shrink_factor(s.lr)) {
-        (_, Some(factor)) => (SHRINK, factor),
-        (WeightDecay::L2(wd), None) => (L2, wd),
-        _ => (NO_DECAY, 0.0),
-    };
+    let (mode, decay) = decay_mode(s.decay, s.lr);
     let reals =
         vec![0.0, s.beta1, 1.0 - s.beta1, s.beta2, 1.0 - s.beta2, 1.0 / s.bc2.sqrt(), s.eps, s.lr / s.bc1, decay];
     let kernel = if slots == 3 { "adam_amsgrad" } else { "adam" };
