@@ -56,6 +56,7 @@ cat <<EOT
 On the GPU machine, with the CUDA 13 libraries of its PyTorch install (never the stub libcuda
 of $BUILD_DIR, which would hide the real driver):
   export LD_LIBRARY_PATH=\$(python3 -c 'import nvidia,os;print(os.path.join(list(nvidia.__path__)[0],"cu13","lib"))')
-  dist/cuda/optbench optimizers --check-kernels --device cuda   # CUDA kernels vs the tensor path
+  scripts/check-cuda.sh     # the CUDA kernels vs the tensor path, then a tiny GPU sweep
+  dist/cuda/optbench optimizers --check-kernels --device cuda   # the first half alone
   dist/cuda/optbench run CONFIG.toml --device cuda --data-dir DATA --out OUT
 EOT
