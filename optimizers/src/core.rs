@@ -71,7 +71,7 @@ pub trait Rule: Sized + Send + fmt::Debug + 'static {
     /// The state of one variable.
     type State: Send + fmt::Debug;
     /// The per-step scalars of one variable.
-    type Scalars: Copy + fmt::Debug;
+    type Scalars: Copy + fmt::Debug + 'static;
     /// What the whole-model pre-pass hands to every update (`()` without one).
     type Global: Default;
 
@@ -161,6 +161,9 @@ pub trait Rule: Sized + Send + fmt::Debug + 'static {
 enum SlotState<S> {
     Tensors(S),
     Host(HostVecs),
+    /// The state of the rule's CUDA kernel, on the variable's GPU (`fused::cuda`).
+    #[cfg(feature = "cuda")]
+    Device(crate::fused::cuda::launch::DeviceVecs),
 }
 
 /// One variable, its position in the list the optimizer was built over, the number of steps
@@ -186,6 +189,21 @@ impl<R: Rule> Optim<R> {
     /// How many variables are updated by the fused CPU kernel (after their first step).
     pub fn fused_variables(&self) -> usize {
         self.slots.iter().filter(|s| matches!(s.state, Some(SlotState::Host(_)))).count()
+    }
+
+    /// How many variables are updated by a CUDA kernel (after their first step).
+    #[cfg(feature = "cuda")]
+    pub fn cuda_variables(&self) -> usize {
+        self.slots.iter().filter(|s| matches!(s.state, Some(SlotState::Device(_)))).count()
+    }
+
+    /// Whether `var` gets the rule's CUDA kernel.
+    #[cfg(feature = "cuda")]
+    fn cuda_for(&self, var: &Var) -> bool {
+        use crate::fused::cuda::launch;
+        launch::takes(self.kernels, var)
+            && launch::supports::<R::Params, R::Scalars>()
+            && self.rule.fused_slots(&self.params).is_some()
     }
 
     /// The hyperparameters (with the current learning rate).
@@ -216,6 +234,13 @@ impl<R: Rule> Optim<R> {
                 Some(SlotState::Host(host)) => {
                     let names = self.rule.fused_slots(&self.params).unwrap_or_default();
                     for (name, tensor) in names.iter().zip(host.to_tensors(slot.var.shape())?) {
+                        out.put(name, &tensor)?;
+                    }
+                }
+                #[cfg(feature = "cuda")]
+                Some(SlotState::Device(buffers)) => {
+                    let names = self.rule.fused_slots(&self.params).unwrap_or_default();
+                    for (name, tensor) in names.iter().zip(buffers.to_tensors(slot.var.shape())?) {
                         out.put(name, &tensor)?;
                     }
                 }
@@ -260,6 +285,16 @@ impl<R: Rule> Optim<R> {
             let mut input = SlotReader::new(index, var, &saved.tensors, &mut used);
             let state = match saved_var.step {
                 0 => None,
+                #[cfg(feature = "cuda")]
+                t if self.cuda_for(var) => {
+                    let names = self.rule.fused_slots(&self.params).unwrap_or_default();
+                    let tensors = names.iter().map(|name| input.take_like_var(name)).collect::<Result<Vec<_>>>()?;
+                    Some(SlotState::Device(
+                        crate::fused::cuda::launch::DeviceVecs::from_tensors(var, &tensors).map_err(|e| {
+                            candle::Error::Msg(format!("optimizer state: variable {index} after {t} steps: {e}"))
+                        })?,
+                    ))
+                }
                 t if self.fused_for(var) => {
                     let names = self.rule.fused_slots(&self.params).unwrap_or_default();
                     let tensors = names.iter().map(|name| input.take_like_var(name)).collect::<Result<Vec<_>>>()?;
@@ -366,6 +401,8 @@ impl<R: Rule> candle_nn::optim::Optimizer for Optim<R> {
 
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         let fused = self.rule.fused_slots(&self.params);
+        #[cfg(feature = "cuda")]
+        let cuda = crate::fused::cuda::launch::supports::<R::Params, R::Scalars>();
         let Self { params, rule, slots, kernels } = self;
         let visits = slots.iter_mut().filter_map(|slot| {
             let grad = grads.get(slot.var.as_tensor())?;
@@ -380,6 +417,10 @@ impl<R: Rule> candle_nn::optim::Optimizer for Optim<R> {
             let state = match state {
                 Some(state) => state,
                 None => state.insert(match fused {
+                    #[cfg(feature = "cuda")]
+                    Some(names) if cuda && crate::fused::cuda::launch::takes(*kernels, var) => {
+                        SlotState::Device(crate::fused::cuda::launch::DeviceVecs::zeros(var, names.len())?)
+                    }
                     Some(names) if kernels.fused_for(var) => {
                         SlotState::Host(HostVecs::zeros(var.dtype(), names.len(), var.elem_count())?)
                     }
@@ -394,6 +435,10 @@ impl<R: Rule> candle_nn::optim::Optimizer for Optim<R> {
                     } else {
                         rule.fused_update(params, &scalars, var, grad, host)?
                     }
+                }
+                #[cfg(feature = "cuda")]
+                SlotState::Device(buffers) => {
+                    crate::fused::cuda::launch::update(R::NAME, &*params, &scalars, t, var, grad, buffers)?
                 }
                 SlotState::Tensors(state) => {
                     // Detached: a gradient that carries a graph (a GAN's penalty is built from

@@ -185,6 +185,38 @@ pub fn check_device(device: &str) -> Result<(), String> {
     DeviceName::parse(device).map(drop)
 }
 
+/// Checks that this binary can open `device`, before any run starts: a `cuda` or `metal`
+/// device needs a binary built with that feature, and a CUDA binary needs a GPU and its driver.
+/// Planning alone (`optbench plan`, `status`) does not ask for this.
+pub fn check_device_usable(device: &str) -> Result<(), String> {
+    match DeviceName::parse(device)? {
+        DeviceName::Cpu => Ok(()),
+        DeviceName::Cuda(ordinal) => {
+            if !candle::utils::cuda_is_available() {
+                return Err(format!(
+                    "device `{device}`: this optbench was built without CUDA; build it with scripts/build-cuda.sh \
+                     (the README's CUDA section)"
+                ));
+            }
+            candle::Device::new_cuda(ordinal).map(drop).map_err(|e| {
+                format!(
+                    "device `{device}`: CUDA cannot open GPU {ordinal} ({e}); check that this machine has an \
+                     NVIDIA GPU and driver (libcuda.so.1) and that LD_LIBRARY_PATH holds the CUDA 13 libraries"
+                )
+            })
+        }
+        DeviceName::Metal => {
+            if !candle::utils::metal_is_available() {
+                return Err(format!(
+                    "device `{device}`: this optbench was built without Metal; build it on macOS with \
+                     `cargo build --release -p tasks --features metal`"
+                ));
+            }
+            candle::Device::new_metal(0).map(drop).map_err(|e| format!("device `{device}`: Metal cannot start ({e})"))
+        }
+    }
+}
+
 /// The longest label or name: a folder name must stay under the file systems' 255 bytes, with
 /// room for what the runner adds beside it.
 pub const MAX_LABEL: usize = 100;

@@ -39,6 +39,7 @@ pub mod adabound;
 pub mod adai;
 pub mod adam;
 pub mod adamod;
+pub mod cuda;
 pub mod diffgrad;
 pub mod radam;
 pub mod sgd;

@@ -1,6 +1,7 @@
 //! One module per `optbench` subcommand; `main.rs` only parses the command line.
 
 pub mod bench;
+pub mod check_kernels;
 pub mod data;
 pub mod export;
 pub mod optimizers;

@@ -9,9 +9,24 @@ pub struct OptimizersArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Instead of the list: check each optimizer's fused kernels against its tensor path on
+    /// `--device` (max differences per optimizer, flags and type); fails when one differs.
+    #[arg(long)]
+    pub check_kernels: bool,
+    /// The device of `--check-kernels`: cpu, cuda, cuda:N.
+    #[arg(long, default_value = "cpu", requires = "check_kernels")]
+    pub device: String,
 }
 
 pub fn run(args: &OptimizersArgs) -> anyhow::Result<()> {
+    if args.check_kernels {
+        anyhow::ensure!(
+            super::check_kernels::run(&args.device)?,
+            "fused kernels differ from the tensor path on {}",
+            args.device
+        );
+        return Ok(());
+    }
     if args.json {
         let list: Vec<serde_json::Value> = REGISTRY
             .iter()

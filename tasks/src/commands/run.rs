@@ -68,6 +68,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
     }
     // Check every file before running any.
     let plans = args.files.iter().map(|f| plan::load(f, &overrides)).collect::<Result<Vec<_>, _>>()?;
+    // One error for a device this binary cannot open, not one failed run per run.
+    let devices: std::collections::BTreeSet<&str> =
+        plans.iter().flat_map(|p| &p.runs).map(|r| r.device.as_str()).collect();
+    for device in devices {
+        plan::check_device_usable(device).map_err(anyhow::Error::msg)?;
+    }
     let mode = Mode::detect(args.quiet);
     let mut all_ok = true;
     for plan in &plans {

@@ -26,13 +26,17 @@ pub fn open_device(name: &str) -> anyhow::Result<Device> {
         DeviceName::Cpu => Ok(Device::Cpu),
         DeviceName::Cuda(ordinal) => {
             if !candle::utils::cuda_is_available() {
-                anyhow::bail!("device `{name}`: this optbench was built without CUDA; rebuild with `--features cuda`");
+                anyhow::bail!(
+                    "device `{name}`: this optbench was built without CUDA; build it with scripts/build-cuda.sh"
+                );
             }
             Ok(Device::new_cuda(ordinal)?)
         }
         DeviceName::Metal => {
             if !candle::utils::metal_is_available() {
-                anyhow::bail!("device `metal`: this optbench was built without Metal; rebuild with `--features metal`");
+                anyhow::bail!(
+                    "device `metal`: this optbench was built without Metal; build it with `--features metal`"
+                );
             }
             Ok(Device::new_metal(0)?)
         }
