@@ -26,6 +26,8 @@ enum Command {
     Tasks(commands::tasks::TasksArgs),
     /// Tables (markdown and CSV) of a results folder.
     Report(commands::report::ReportArgs),
+    /// Two results folders side by side: per task and optimizer, the difference of means.
+    Compare(commands::compare::CompareArgs),
     /// SVG plots of a results folder.
     Plot(commands::plot::PlotArgs),
     /// Data sets: list them, fetch them into the caches, verify the caches.
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
             Ok(true)
         }
         Command::Report(args) => commands::report::run(args).map(|()| true),
+        Command::Compare(args) => commands::compare::run(args).map(|()| true),
         Command::Plot(args) => commands::plot::run(args).map(|()| true),
         Command::Data(args) => commands::data::run(args),
         Command::Optimizers(args) => commands::optimizers::run(args).map(|()| true),

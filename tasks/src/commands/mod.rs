@@ -1,5 +1,6 @@
 //! One module per `optbench` subcommand; `main.rs` only parses the command line.
 
+pub mod compare;
 pub mod data;
 pub mod optimizers;
 pub mod plan;
