@@ -153,13 +153,20 @@ fn claims_hold_fail_or_lack_runs_with_welch_intervals() {
     assert!(md.trim_start().starts_with("## Claims"), "the claims come first:\n{md}");
     assert!(md.contains("**2 hold**, **1 fail**, 1 have not enough runs"), "{md}");
     assert!(md.contains("| **holds** | amsgrad beats adam on final x by > 1 | claims / online-sequential |"), "{md}");
+    assert!(md.contains("| +1.9400 (margin 1.0000) | [1.8219, 2.0581] | 3.1e-4 |"), "{md}");
     assert!(md.contains("a paper / Fig. 1"), "a | in a source does not break the table: {md}");
     // Ranked by the primary metric, avg_regret: amsgrad (0.05) first, then adam (0.1), then sgd
     // (no value).
     let ranked: Vec<&str> = report.rows.iter().map(|r| r.optimizer.as_str()).collect();
     assert_eq!(ranked, ["amsgrad", "adam", "sgd"]);
-    assert!(md.contains("| 1 | **amsgrad** (winner) |"), "{md}");
-    assert!(md.contains("| 0.0500 ± 0.0000 (n=3) | 0.0500 ± 0.0000 (n=3) | +0.0500 |"), "the margin to the next: {md}");
+    assert!(
+        md.contains(
+            "| amsgrad | default | 0.001 | 0.0500 ± 0.0000 (n=3) | 0.0500 ± 0.0000 (n=3) | **1 (winner)** | +0.0500 |"
+        ),
+        "the winner and its margin to the next: {md}"
+    );
+    assert!(md.contains("| adam | default | 0.001 | 0.1000 ± 0.0000 (n=3) | 0.1000 ± 0.0000 (n=3) | 2 |  |"), "{md}");
+    assert!(md.contains("| sgd | lr-0.1 | 0.1 | n/a | n/a | - |  |"), "{md}");
     assert!(md.contains("**Selected on test (no validation metric):**"), "{md}");
     assert_eq!(report.rows.iter().find(|r| r.optimizer == "adam").unwrap().runs.len(), 3);
 }

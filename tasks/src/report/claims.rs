@@ -166,6 +166,15 @@ fn mean_cell(name: &str, stats: Option<Stats>, setting: Option<&String>) -> Stri
     }
 }
 
+/// `0.034`, or `3.1e-4` below 0.001.
+pub fn p_value(p: f64) -> String {
+    if p > 0.0 && p < 1e-3 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
 /// The `## Claims` section of a report.
 pub fn markdown(claims: &[Judged]) -> String {
     let mut out = String::new();
@@ -201,7 +210,7 @@ pub fn markdown(claims: &[Judged]) -> String {
             format!("{}{}{margin}", if d >= 0.0 { "+" } else { "" }, number(d))
         });
         let (ci, p) = match (&j.test, j.verdict) {
-            (Some(t), _) => (format!("[{}, {}]", number(t.low), number(t.high)), format!("{:.3}", t.p)),
+            (Some(t), _) => (format!("[{}, {}]", number(t.low), number(t.high)), p_value(t.p)),
             (None, Verdict::NotEnoughRuns) => (String::new(), String::new()),
             (None, _) => ("n/a (fewer than 2 seeds)".into(), "n/a".into()),
         };

@@ -609,14 +609,14 @@ impl Report {
             out,
             "\n## {} / {}\n\nPrimary metric `{metric}` ({direction}). {} Optimizers ranked by the mean final `{metric}`, best \
              first; final = last evaluation, best = best evaluation, mean ± std over the seeds of the selected \
-             setting; vs next: how much better than the next one; paper: its number, whether it is a final or a \
+             setting; rank 1 is the winner; vs next: how much better than the next one; paper: its number, whether it is a final or a \
              best one, and our mean of the same kind minus it.\n",
             key.0,
             key.1,
             selection_sentence(first),
             metric = primary.map_or("?", |p| p.metric.as_str()),
         );
-        let mut header = "| rank | optimizer | setting | lr | final | best | vs next | paper |".to_string();
+        let mut header = "| optimizer | setting | lr | final | best | rank | vs next | paper |".to_string();
         let mut rule = "|---|---|---|---|---|---|---|---|".to_string();
         for o in &others {
             let _ = write!(header, " final {o} |");
@@ -641,13 +641,14 @@ impl Report {
                 }
                 _ => String::new(),
             };
-            let (rank, name) = match value(row) {
-                Some(_) if i == 0 => ("1".to_string(), format!("**{}** (winner)", row.optimizer)),
-                Some(_) => ((i + 1).to_string(), row.optimizer.clone()),
-                None => ("-".to_string(), row.optimizer.clone()),
+            let rank = match value(row) {
+                Some(_) if i == 0 => "**1 (winner)**".to_string(),
+                Some(_) => (i + 1).to_string(),
+                None => "-".to_string(),
             };
             let mut line = format!(
-                "| {rank} | {name} | {}{} | {} | {} | {} | {margin} | {paper} |",
+                "| {} | {}{} | {} | {} | {} | {rank} | {margin} | {paper} |",
+                row.optimizer,
                 row.setting,
                 if row.settings_tried > 1 { format!(" (of {})", row.settings_tried) } else { String::new() },
                 lr_cell(row.lr),

@@ -67,7 +67,7 @@ pub fn document(report: &Report, title: &str) -> String {
                 escape(&j.claim.describe()),
                 escape(&j.claim.task),
                 j.difference.map_or(String::new(), number),
-                j.test.map_or("n/a".into(), |t| format!("{:.3}", t.p)),
+                j.test.map_or("n/a".into(), |t| super::claims::p_value(t.p)),
             );
         }
         let _ = writeln!(out, "\\bottomrule\n\\end{{tabular}}");
