@@ -52,17 +52,18 @@ pub fn pipeline_options(choices: &'static [&'static str], default: &str) -> Vec<
         OptionSpec::new("drop_last", false, "end each epoch with its last full batch (the partial one skipped)"),
         OptionSpec::new(
             "valid_size",
-            DEFAULT_VALID_SIZE as i64,
+            0i64,
             "training images held out at random (from the run's seed) as a validation split, evaluated as \
-             valid_loss / valid_accuracy, on which the report selects; 0: train on the whole training set \
-             (the papers' runs)",
+             valid_loss / valid_accuracy, on which the report selects (DeepOBS holds out 10000); \
+             0: train on the whole training set (the papers' runs)",
         ),
     ]
 }
 
-/// The validation split's default size: DeepOBS's, which holds out as many training images as
-/// its test sets have (10,000 for MNIST, Fashion-MNIST, CIFAR-10/100; Tiny-ImageNet's
-/// validation set, our test split, also has 10,000).
+/// DeepOBS's validation split size, which holds out as many training images as its test sets
+/// have (10,000 for MNIST, Fashion-MNIST, CIFAR-10/100; Tiny-ImageNet's validation set, our test
+/// split, also has 10,000). Not the option's default (0) for now: the integration tests train on
+/// data sets of a few hundred images, which 10,000 would exhaust.
 pub const DEFAULT_VALID_SIZE: usize = 10_000;
 
 /// The training images `range` split into a validation set of `valid_size` drawn at random from
@@ -362,7 +363,7 @@ mod tests {
         assert!(tiny.resolve_options(&zero).is_err());
         let fill = BTreeMap::from([("crop_fill".to_string(), HyperValue::Str("normalized".into()))]);
         assert!(tiny.resolve_options(&fill).is_ok());
-        assert_eq!(tiny.resolve_options(&BTreeMap::new()).unwrap()["valid_size"], HyperValue::Int(10_000));
+        assert_eq!(tiny.resolve_options(&BTreeMap::new()).unwrap()["valid_size"], HyperValue::Int(0));
     }
 
     #[test]
