@@ -26,6 +26,8 @@ enum Command {
     Tasks(commands::tasks::TasksArgs),
     /// Tables (markdown and CSV) of a results folder.
     Report(commands::report::ReportArgs),
+    /// Two results folders side by side: per task and optimizer, the difference of means.
+    Compare(commands::compare::CompareArgs),
     /// SVG plots of a results folder.
     Plot(commands::plot::PlotArgs),
     /// Every evaluation of every run in long format (CSV and parquet), for pandas or polars.
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
             Ok(true)
         }
         Command::Report(args) => commands::report::run(args).map(|()| true),
+        Command::Compare(args) => commands::compare::run(args).map(|()| true),
         Command::Plot(args) => commands::plot::run(args).map(|()| true),
         Command::Export(args) => commands::export::run(args).map(|()| true),
         Command::Data(args) => commands::data::run(args),

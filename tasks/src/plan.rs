@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use optimizers::{HyperValue, OptimizerSpec};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{self, grid, ConfigError, Reported};
+use crate::config::{self, grid, Claim, ConfigError, Reported};
 use crate::schedule::Schedule;
 use crate::task::{self, Budget};
 
@@ -66,6 +66,12 @@ pub struct RunSpec {
     /// The papers' numbers for this task and optimizer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reported: Vec<Reported>,
+    /// The papers' claims about this run's task (not part of the fingerprint).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<Claim>,
+    /// The primary metric's target the report times (the task's `target`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
     #[serde(default)]
     pub checkpoint: CheckpointPolicy,
 }
@@ -108,6 +114,13 @@ impl RunSpec {
         let mut key = serde_json::json!({
             "task": self.task, "optimizer": self.optimizer, "seed": self.seed, "device": self.device,
         });
+        // No validation split trains on what runs did before the option existed: the same
+        // fingerprint, so their results still count.
+        if self.task.options.get("valid_size") == Some(&HyperValue::Int(0)) {
+            if let Some(options) = key["task"]["options"].as_object_mut() {
+                options.remove("valid_size");
+            }
+        }
         if !self.roles.is_empty() {
             key["roles"] = serde_json::json!(self.roles);
         }
@@ -415,6 +428,15 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
         }
     }
 
+    let labels: Vec<(&str, &str)> = tasks.iter().map(|(t, _)| (t.label.as_str(), t.name.as_str())).collect();
+    let arm_labels: Vec<&str> = arms.iter().map(|(_, a, _)| a.label.as_str()).collect();
+    config::claims::check_all(&exp.claims, &labels, &arm_labels).map_err(|(k, m)| error(k, m))?;
+    for (i, (_, entry)) in tasks.iter().enumerate() {
+        if let Some(t) = entry.target.filter(|t| !t.is_finite()) {
+            return Err(error(format!("tasks[{i}].target"), format!("must be a finite number, not {t}")));
+        }
+    }
+
     // The size before anything is expanded: a typo must not exhaust memory.
     let settings: u128 = arms.iter().map(|(_, arm, _)| arm.count()).sum();
     let total = settings.saturating_mul(tasks.len() as u128).saturating_mul(seeds.len() as u128);
@@ -489,6 +511,8 @@ pub fn expand(file: &Path, exp: config::Experiment, overrides: &Overrides) -> Re
                         seed,
                         device: device.clone(),
                         reported: reported.clone(),
+                        claims: exp.claims.iter().filter(|c| c.task == setup.label).cloned().collect(),
+                        target: entry.target,
                         checkpoint: CheckpointPolicy {
                             enabled: entry.checkpoint.unwrap_or(true),
                             min_interval_s: checkpoint_interval,

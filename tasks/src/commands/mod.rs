@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod check_kernels;
+pub mod compare;
 pub mod data;
 pub mod export;
 pub mod optimizers;

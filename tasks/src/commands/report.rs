@@ -1,4 +1,4 @@
-//! `optbench report`: the markdown and CSV tables of a results folder.
+//! `optbench report`: the claims and tables of a results folder (markdown, CSV, LaTeX).
 
 use std::path::PathBuf;
 
@@ -22,6 +22,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         eprintln!("warning: {warning}");
     }
     let (md, csv) = report.write(&args.dir)?;
-    println!("\nwritten: {} and {}", md.display(), csv.display());
+    let tex = crate::report::tex_path(&args.dir);
+    println!("\nwritten: {}, {} and {}", md.display(), csv.display(), tex.display());
     Ok(())
 }

@@ -39,11 +39,24 @@
 //! value = 0.952
 //! kind = "final"                     # the paper's number is the last epoch's; "best": the best epoch's
 //! source = "juntang-zhuang/Adabelief-Optimizer: curve/..."
+//!
+//! [[claims]]                         # a paper's claim, judged by the report (see [`claims`])
+//! kind = "beats"                     # or "above" / "below" a `value`
+//! task = "cifar10-resnet18"
+//! optimizer = "adabelief"
+//! other = "adam"
+//! metric = "test_accuracy"
+//! statistic = "final"
+//! source = "AdaBelief (NeurIPS 2020) Fig. 4"
 //! ```
+//!
+//! A task entry may also set `target`: the primary metric's value whose first reaching the
+//! report times.
 //!
 //! Loading checks everything and expands the config into a [`Plan`](crate::plan::Plan): an
 //! error names the file, the key path (`optimizers[1].keep_num`) and what is expected.
 
+pub mod claims;
 pub mod grid;
 
 use std::collections::BTreeMap;
@@ -54,6 +67,7 @@ use optimizers::HyperValue;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use self::claims::{Claim, ClaimKind};
 use crate::schedule::Schedule;
 
 /// A config error: which file, where in it, and what is wrong.
@@ -183,6 +197,9 @@ pub struct Experiment {
     pub optimizers: Vec<ArmEntry>,
     #[serde(default)]
     pub reported: Vec<Reported>,
+    /// The papers' claims, judged by the report (see [`claims`]).
+    #[serde(default)]
+    pub claims: Vec<Claim>,
     /// The least number of seconds between two checkpoints of a run (0: at every evaluation).
     #[serde(default)]
     pub checkpoint_interval: Option<f64>,
@@ -221,6 +238,10 @@ pub struct TaskEntry {
     /// Save checkpoints to resume from (default true).
     #[serde(default)]
     pub checkpoint: Option<bool>,
+    /// The value of the primary metric whose first reaching the report times (steps and
+    /// seconds); default: within 10% of the best final mean of any optimizer.
+    #[serde(default)]
+    pub target: Option<f64>,
 }
 
 /// An optimizer arm: `name`, an optional `label`, and hyperparameters whose values may be

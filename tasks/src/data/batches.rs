@@ -161,6 +161,10 @@ pub struct Sampler {
     /// The split's images `first..first + count` (image `i` of the sampler is `first + i`).
     pub first: usize,
     pub count: usize,
+    /// The split's images the sampler reads, in its order (`None`: `first..first + count`);
+    /// image `i` of the sampler is `indices[i]`. A validation split held out at random from
+    /// the training images, and the training images left, are each such a list.
+    pub indices: Option<Arc<Vec<usize>>>,
     pub batch_size: usize,
     pub augment: Option<Augment>,
     pub normalize: Normalize,
@@ -180,6 +184,7 @@ impl Sampler {
             test,
             first: 0,
             count,
+            indices: None,
             batch_size,
             augment: None,
             normalize,
@@ -205,7 +210,15 @@ impl Sampler {
 
     /// The label of image `index`.
     pub fn label(&self, index: usize) -> u32 {
-        self.split().labels[self.first + index]
+        self.split().labels[self.position(index)]
+    }
+
+    /// Where image `index` of the sampler is in its split.
+    fn position(&self, index: usize) -> usize {
+        match &self.indices {
+            Some(indices) => indices[index],
+            None => self.first + index,
+        }
     }
 
     /// Training steps in one epoch.
@@ -242,7 +255,7 @@ impl Sampler {
         let (c, h, w) = (d.channels, d.height, d.width);
         let (_, ho, wo) = self.dims();
         let k = self.downsample;
-        let index = self.first + index;
+        let index = self.position(index);
         let pixels = &self.split().images[index * c * h * w..(index + 1) * c * h * w];
         let (dy, dx, flip) = self.draw(rng);
         let (fill, offsets) = self.augment.map_or((CropFill::Input, CropOffsets::Inclusive), |a| (a.fill, a.offsets));

@@ -1,7 +1,8 @@
 //! Image classification, shared by every classifier task: a model, one optimizer, epochs over
 //! a data set in a seeded order, optional augmentation (random crop with padding and
 //! horizontal flip), per-channel normalisation, and evaluation of the test loss and top-1
-//! accuracy. Batches are prepared on a background thread while the current one trains, from
+//! accuracy, and of the same on a validation split held out from the training images
+//! (`valid_size`, [`hold_out`]; `valid_loss`, `valid_accuracy`), on which reports select. Batches are prepared on a background thread while the current one trains, from
 //! the run's own seeded generator, so the sequence of batches is the same on every run.
 //!
 //! Every classifier task declares the input-pipeline options of [`pipeline_options`]
@@ -49,7 +50,32 @@ pub fn pipeline_options(choices: &'static [&'static str], default: &str) -> Vec<
              count / batch steps an epoch (TensorFlow's MNIST next_batch)",
         ),
         OptionSpec::new("drop_last", false, "end each epoch with its last full batch (the partial one skipped)"),
+        OptionSpec::new(
+            "valid_size",
+            0i64,
+            "training images held out at random (from the run's seed) as a validation split, evaluated as \
+             valid_loss / valid_accuracy, on which the report selects (DeepOBS holds out 10000); \
+             0: train on the whole training set (the papers' runs)",
+        ),
     ]
+}
+
+/// DeepOBS's validation split size, which holds out as many training images as its test sets
+/// have (10,000 for MNIST, Fashion-MNIST, CIFAR-10/100; Tiny-ImageNet's validation set, our test
+/// split, also has 10,000). Not the option's default (0) for now: the integration tests train on
+/// data sets of a few hundred images, which 10,000 would exhaust.
+pub const DEFAULT_VALID_SIZE: usize = 10_000;
+
+/// The training images `range` split into a validation set of `valid_size` drawn at random from
+/// `rng` and the training images left, each in increasing order. Random, not the last images:
+/// the Tiny-ImageNet training split is stored class by class, so its last images are a few
+/// classes only.
+pub fn hold_out(range: std::ops::Range<usize>, valid_size: usize, rng: &mut SeededRng) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = rng.permutation(range.len()).into_iter().map(|i| range.start + i).collect();
+    let mut train = order.split_off(valid_size.min(order.len()));
+    order.sort_unstable();
+    train.sort_unstable();
+    (order, train)
 }
 
 /// Loads an image data set once per process while some task holds it (a sweep's runs share
@@ -111,6 +137,8 @@ pub struct Classifier {
     train: Sampler,
     order: SeededRng,
     eval: Sampler,
+    /// The held-out training images (`valid_size > 0`).
+    valid: Option<Sampler>,
     steps_per_epoch: u64,
     device: Device,
 }
@@ -149,7 +177,22 @@ impl Classifier {
         let net = build_net(&params.root(), &d)?;
         let trainable = params.trainable();
         let optimizer = ctx.build_optimizer(MAIN, trainable.clone())?;
-        let train_count = subset(ctx.count("train_subset"), range.len());
+        let valid_size = ctx.count("valid_size");
+        anyhow::ensure!(
+            valid_size < range.len(),
+            "task `{}`: valid_size = {valid_size} holds out all {} training images of {}; hold out fewer \
+             (valid_size = 0: no validation split)",
+            ctx.info.name,
+            range.len(),
+            d.name
+        );
+        let (valid_images, train_images) = if valid_size > 0 {
+            let (valid, train) = hold_out(range.clone(), valid_size, &mut SeededRng::new(ctx.seed).fork("valid-split"));
+            (Some(Arc::new(valid)), Some(Arc::new(train)))
+        } else {
+            (None, None)
+        };
+        let train_count = subset(ctx.count("train_subset"), range.len() - valid_size);
         let test_count = subset(ctx.count("test_subset"), d.test.count);
         let batch_size = ctx.batch_size.unwrap_or(setup.default_batch_size);
         // Standardisation uses each split's statistics over all its images (not the subsets),
@@ -172,9 +215,16 @@ impl Classifier {
             downsample: k,
             order,
             drop_last: ctx.flag("drop_last"),
+            indices: train_images,
             ..Sampler::new(d.clone(), false, train_count, batch_size, normalize(false))
         };
         let eval = Sampler { downsample: k, ..Sampler::new(d.clone(), true, test_count, 500, normalize(true)) };
+        // Training images: normalised as the training split.
+        let valid = valid_images.map(|indices| Sampler {
+            downsample: k,
+            indices: Some(indices),
+            ..Sampler::new(d.clone(), false, valid_size, 500, normalize(false))
+        });
         Ok(Self {
             net,
             params,
@@ -186,6 +236,7 @@ impl Classifier {
             train,
             order: order_rng,
             eval,
+            valid,
             device: ctx.device.clone(),
         })
     }
@@ -196,6 +247,31 @@ impl Classifier {
         let x = Tensor::from_vec(images, (n, c, h, w), &self.device)?;
         let y = Tensor::from_vec(labels, n, &self.device)?;
         Ok((x, y))
+    }
+}
+
+impl Classifier {
+    /// Top-1 accuracy and mean cross-entropy over the images of `sampler`, without augmentation.
+    fn evaluate_on(&self, sampler: &Sampler) -> anyhow::Result<(f64, f64)> {
+        let (mut loss_sum, mut correct) = (0.0f64, 0.0f64);
+        let n = sampler.count;
+        let (c, h, w) = sampler.dims();
+        for start in (0..n).step_by(sampler.batch_size) {
+            let chunk = start..(start + sampler.batch_size).min(n);
+            let mut images = Vec::with_capacity(chunk.len() * c * h * w);
+            for i in chunk.clone() {
+                sampler.image_into(i, None, &mut images);
+            }
+            let labels = chunk.clone().map(|i| sampler.label(i)).collect();
+            let (x, y) = self.tensors(images, labels)?;
+            let logits = self.net.forward_t(&x, false)?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &y)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            loss_sum += loss * chunk.len() as f64;
+            let hits = logits.argmax(1)?.eq(&y)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+            correct += hits;
+        }
+        let n = n.max(1) as f64;
+        Ok((correct / n, loss_sum / n))
     }
 }
 
@@ -226,25 +302,13 @@ impl Task for Classifier {
     }
 
     fn evaluate(&mut self) -> anyhow::Result<Metrics> {
-        let (mut loss_sum, mut correct) = (0.0f64, 0.0f64);
-        let n = self.eval.count;
-        let (c, h, w) = self.eval.dims();
-        for start in (0..n).step_by(self.eval.batch_size) {
-            let chunk = start..(start + self.eval.batch_size).min(n);
-            let mut images = Vec::with_capacity(chunk.len() * c * h * w);
-            for i in chunk.clone() {
-                self.eval.image_into(i, None, &mut images);
-            }
-            let labels = chunk.clone().map(|i| self.eval.label(i)).collect();
-            let (x, y) = self.tensors(images, labels)?;
-            let logits = self.net.forward_t(&x, false)?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &y)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            loss_sum += loss * chunk.len() as f64;
-            let hits = logits.argmax(1)?.eq(&y)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
-            correct += hits;
+        let (accuracy, loss) = self.evaluate_on(&self.eval)?;
+        let mut metrics = vec![("test_accuracy".into(), accuracy), ("test_loss".into(), loss)];
+        if let Some(valid) = &self.valid {
+            let (accuracy, loss) = self.evaluate_on(valid)?;
+            metrics.extend([("valid_accuracy".into(), accuracy), ("valid_loss".into(), loss)]);
         }
-        let n = n.max(1) as f64;
-        Ok(vec![("test_accuracy".into(), correct / n), ("test_loss".into(), loss_sum / n)])
+        Ok(metrics)
     }
 
     fn state(&self, _step: u64) -> anyhow::Result<TaskState> {
@@ -299,5 +363,23 @@ mod tests {
         assert!(tiny.resolve_options(&zero).is_err());
         let fill = BTreeMap::from([("crop_fill".to_string(), HyperValue::Str("normalized".into()))]);
         assert!(tiny.resolve_options(&fill).is_ok());
+        assert_eq!(tiny.resolve_options(&BTreeMap::new()).unwrap()["valid_size"], HyperValue::Int(0));
+    }
+
+    #[test]
+    fn the_validation_split_is_drawn_from_the_seed_and_disjoint_from_the_training_images() {
+        use super::hold_out;
+        use models::SeededRng;
+        let split = |seed| hold_out(100..1100, 200, &mut SeededRng::new(seed).fork("valid-split"));
+        let (valid, train) = split(3);
+        assert_eq!((valid.len(), train.len()), (200, 800));
+        let mut all: Vec<usize> = valid.iter().chain(&train).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (100..1100).collect::<Vec<_>>(), "every image once, in one of the two");
+        assert!(valid.windows(2).all(|w| w[0] < w[1]) && train.windows(2).all(|w| w[0] < w[1]));
+        assert!(valid.iter().any(|&i| i < 600) && valid.iter().any(|&i| i >= 600), "not a block: {valid:?}");
+        assert_eq!(split(3), (valid.clone(), train), "the same seed, the same split");
+        assert_ne!(split(4).0, valid, "another seed, another split");
+        assert_eq!(hold_out(0..10, 0, &mut SeededRng::new(0)), (vec![], (0..10).collect()));
     }
 }
