@@ -17,7 +17,8 @@ fn main() {
     // HEAD and the index as git names them: in a worktree `.git` is a file and they live in
     // the worktree's own git folder (a path that does not exist would rerun this every build).
     for name in ["HEAD", "index"] {
-        if let Some(path) = output("git", &["-C", &root_str, "rev-parse", "--path-format=absolute", "--git-path", name]) {
+        if let Some(path) = output("git", &["-C", &root_str, "rev-parse", "--path-format=absolute", "--git-path", name])
+        {
             if std::path::Path::new(&path).exists() {
                 println!("cargo:rerun-if-changed={path}");
             }
