@@ -113,7 +113,8 @@ fn quick_cifar_configs_run_end_to_end_and_report_paper_versus_measured() {
 fn the_quick_tiny_imagenet_config_runs_on_the_official_folder_layout() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    write_tiny_imagenet(&data, 5, 60);
+    // 400 training images: the config holds out 128 for validation and trains on 256 of the rest.
+    write_tiny_imagenet(&data, 5, 80);
     let file = common::root().canonicalize().unwrap().join("configs/adashift-tinyimagenet-quick.toml");
     let (ok, stdout, stderr) = optbench(
         &["run", file.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--out", "out"],
