@@ -47,7 +47,11 @@ echo "== cargo build --release -p tasks --bin optbench --features cuda (CUDA_COM
 cargo build --release --locked -p tasks --bin optbench --features cuda
 
 mkdir -p dist/cuda
-cp -f "$CARGO_TARGET_DIR/release/optbench" dist/cuda/optbench
+# Without symbols and debug information (the release profile keeps them): ~85 MB instead of
+# ~260 MB (most of it candle's PTX), and gzipped (~23 MB) to carry to a GPU machine, where
+# `gunzip -kf dist/cuda/optbench.gz` unpacks it (scripts/check-cuda.sh does).
+strip -s -o dist/cuda/optbench "$CARGO_TARGET_DIR/release/optbench"
+gzip -9 -c dist/cuda/optbench > dist/cuda/optbench.gz
 echo "== checking that it starts (stub libcuda: CUDA is unavailable here, the CPU runs)"
 LD_LIBRARY_PATH="$CUDA_RUNTIME_LIBS" dist/cuda/optbench --help >/dev/null
 

@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-dist/cuda/optbench}
 PY=${2:-python3}
+# Carried gzipped (the device tool carries at most 64 MiB): unpack it first.
+if [ ! -x "$BIN" ] && [ -f "$BIN.gz" ]; then gunzip -kf "$BIN.gz" && chmod +x "$BIN"; fi
 [ -x "$BIN" ] || { echo "check-cuda: no $BIN; build it with scripts/build-cuda.sh" >&2; exit 1; }
 LIBS=$("$PY" -c 'import nvidia,os;print(os.path.join(list(nvidia.__path__)[0],"cu13","lib"))') \
   || { echo "check-cuda: $PY has no nvidia CUDA 13 wheels (PyTorch for CUDA 13)" >&2; exit 1; }

@@ -212,6 +212,9 @@ pub fn check_device_usable(device: &str) -> Result<(), String> {
                 ));
             }
             candle::Device::new_cuda(ordinal).map(drop).map_err(|e| {
+                // candle appends a backtrace when RUST_BACKTRACE is set: the cause is its first line.
+                let e = e.to_string();
+                let e = e.lines().next().unwrap_or_default().trim_end();
                 format!(
                     "device `{device}`: CUDA cannot open GPU {ordinal} ({e}); check that this machine has an \
                      NVIDIA GPU and driver (libcuda.so.1) and that LD_LIBRARY_PATH holds the CUDA 13 libraries"
