@@ -3,7 +3,7 @@
 //! maximum and the kind of step (plain, rectified adaptive, rectified SGD, none) are
 //! compile-time parameters; which rectified step a step takes is a per-step scalar.
 
-use super::{Kernel, Real};
+use super::{ema, Kernel, Real};
 use crate::parts::{RectifiedStep, WeightDecay};
 
 /// The per-step scalars of an AdaBelief update (the rule's `Scalars`), computed once per
@@ -117,10 +117,10 @@ fn kernel<T: Real, const DECAY: u8, const STEP: u8, const AMSGRAD: bool>(
             SHRINK => (p * c.decay + c.zero, grad[i]),
             _ => (p, grad[i]),
         };
-        let mi = (m[i] * c.beta1 + c.zero) + (g * c.one_minus_beta1 + c.zero);
+        let mi = ema(m[i], g, c.beta1, c.one_minus_beta1);
         let r = g - mi;
         // `affine(1, eps)`: `x * 1 + eps`, and `x * 1` is `x`.
-        let si = ((s[i] * c.beta2 + c.zero) + ((r * r) * c.one_minus_beta2 + c.zero)) + c.eps;
+        let si = ema(s[i], r * r, c.beta2, c.one_minus_beta2) + c.eps;
         m[i] = mi;
         s[i] = si;
         let denominator = if AMSGRAD {

@@ -2,7 +2,7 @@
 //! `adabound.rs`'s tensor path, element by element (Adam's moments with the optional maximum,
 //! the step sizes `step_size / (sqrt(v) + eps)` clamped into the bounds).
 
-use super::{Kernel, Real};
+use super::{ema, Kernel, Real};
 
 /// The per-step scalars of an AdaBound update (the rule's `Scalars`), computed once per
 /// variable and step.
@@ -74,8 +74,8 @@ fn kernel<T: Real, const L2: bool, const AMSBOUND: bool>(
     for i in 0..n {
         let p = param[i];
         let g = if L2 { grad[i] + (p * c.wd + c.zero) } else { grad[i] };
-        let mi = (m[i] * c.beta1 + c.zero) + (g * c.one_minus_beta1 + c.zero);
-        let vi = (v[i] * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero);
+        let mi = ema(m[i], g, c.beta1, c.one_minus_beta1);
+        let vi = ema(v[i], g * g, c.beta2, c.one_minus_beta2);
         m[i] = mi;
         v[i] = vi;
         let vd = if AMSBOUND {

@@ -9,7 +9,7 @@
 //! write and a read of `v`. candle's f32 sum keeps 32 running sums, in two cache lines per block
 //! of 32 elements; two threads take 16 each, so that the ordered reduction runs in parallel.
 
-use super::{Kernel, Real};
+use super::{ema, Kernel, Real};
 use crate::parts::WeightDecay;
 
 /// The per-step scalars of an Adai update (the rule's `Scalars`), computed once per variable
@@ -103,7 +103,7 @@ impl<T: Real> Moment<'_, T> {
     fn at<const L2: bool>(&self, i: usize) -> T {
         let c = &self.c;
         let g = if L2 { self.grad[i] + (self.param[i] * c.wd + c.zero) } else { self.grad[i] };
-        (self.v[i] * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero)
+        ema(self.v[i], g * g, c.beta2, c.one_minus_beta2)
     }
 
     /// The 16 new second moments from element `i` on.
@@ -113,7 +113,7 @@ impl<T: Real> Moment<'_, T> {
         let (p, g, v) = (&self.param[i..i + 16], &self.grad[i..i + 16], &self.v[i..i + 16]);
         std::array::from_fn(|l| {
             let g = if L2 { g[l] + (p[l] * c.wd + c.zero) } else { g[l] };
-            (v[l] * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero)
+            ema(v[l], g * g, c.beta2, c.one_minus_beta2)
         })
     }
 }
@@ -211,7 +211,7 @@ fn kernel<T: Real, const DECAY: u8, const FIRST: bool>(
         let g = if DECAY == L2 { grad[i] + (p * c.wd + c.zero) } else { grad[i] };
         let p = if DECAY == SHRINK { p * c.shrink + c.zero } else { p };
         // Pass 1's second moment again.
-        let vi = (v[i] * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero);
+        let vi = ema(v[i], g * g, c.beta2, c.one_minus_beta2);
         v[i] = vi;
         let v_hat = vi * c.inv_bc2 + c.zero;
         let beta1 = ((v_hat / c.mean) * c.minus_beta0 + c.one).maximum(c.zero).minimum(c.max_beta1);

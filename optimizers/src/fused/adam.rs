@@ -3,7 +3,7 @@
 //! style and the maximum are compile-time parameters, so that each inner loop is branch-free
 //! and vectorises.
 
-use super::{Kernel, Real};
+use super::{ema, Kernel, Real};
 use crate::parts::WeightDecay;
 
 /// The per-step scalars of an Adam update (the rule's `Scalars`), computed once for all
@@ -78,8 +78,8 @@ fn moments<T: Real, const MODE: u8>(p: T, g: T, m: &mut T, v: &mut T, c: &Consts
         SHRINK => (p * c.decay + c.zero, g),
         _ => (p, g),
     };
-    *m = (*m * c.beta1 + c.zero) + (g * c.one_minus_beta1 + c.zero);
-    *v = (*v * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero);
+    *m = ema(*m, g, c.beta1, c.one_minus_beta1);
+    *v = ema(*v, g * g, c.beta2, c.one_minus_beta2);
     p
 }
 
@@ -158,8 +158,8 @@ impl Kernel for TfAmsGradStep {
         let (zero, one) = (T::of(0.0), T::of(1.0));
         let [m, v] = state else { unreachable!("TF AMSGrad keeps two state vectors") };
         for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
-            *m = (*m * beta1 + zero) + (g * one_minus_beta1 + zero);
-            let candidate = (*v * beta2 + zero) + ((g * g) * one_minus_beta2 + zero);
+            *m = ema(*m, g, beta1, one_minus_beta1);
+            let candidate = ema(*v, g * g, beta2, one_minus_beta2);
             *v = candidate.maximum(*v);
             let numerator = (*m / bc1) * lr + zero;
             let denominator = (*v / bc2).sqrt() * one + eps;

@@ -2,7 +2,7 @@
 //! path, element by element (Adam's moments, the step sizes `step_size / (sqrt(v) + eps)`, their
 //! EMA and the minimum of the two).
 
-use super::{Kernel, Real};
+use super::{ema, Kernel, Real};
 
 /// The per-step scalars of an AdaMod update (the rule's `Scalars`), computed once per variable
 /// and step.
@@ -67,8 +67,8 @@ fn kernel<T: Real, const SHRINK: bool>(
     let (grad, m, v, s) = (&grad[..n], &mut m[..n], &mut v[..n], &mut s[..n]);
     for i in 0..n {
         let g = grad[i];
-        let mi = (m[i] * c.beta1 + c.zero) + (g * c.one_minus_beta1 + c.zero);
-        let vi = (v[i] * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero);
+        let mi = ema(m[i], g, c.beta1, c.one_minus_beta1);
+        let vi = ema(v[i], g * g, c.beta2, c.one_minus_beta2);
         let p = if SHRINK { param[i] * c.shrink + c.zero } else { param[i] };
         let eta = (vi.sqrt() + c.eps).recip() * c.step_size + c.zero;
         let si = (s[i] * c.beta3 + c.zero) + (eta * c.one_minus_beta3 + c.zero);

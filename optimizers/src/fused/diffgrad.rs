@@ -2,7 +2,7 @@
 //! tensor path, element by element (Adam's moments, the friction `1 / (1 + exp(-|g_prev - g|))`
 //! with the same `exp` as candle's).
 
-use super::{Kernel, Real};
+use super::{ema, Kernel, Real};
 
 /// The per-step scalars of a diffGrad update (the rule's `Scalars`), computed once per
 /// variable and step.
@@ -79,8 +79,8 @@ fn kernel<T: Real, const L2: bool>(
         let f = &mut friction[..len];
         for j in 0..len {
             let g = if L2 { g[j] + (p[j] * c.wd + c.zero) } else { g[j] };
-            m[j] = (m[j] * c.beta1 + c.zero) + (g * c.one_minus_beta1 + c.zero);
-            v[j] = (v[j] * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero);
+            m[j] = ema(m[j], g, c.beta1, c.one_minus_beta1);
+            v[j] = ema(v[j], g * g, c.beta2, c.one_minus_beta2);
             f[j] = (prev[j] - g).abs().neg();
             prev[j] = g;
         }

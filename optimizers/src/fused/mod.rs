@@ -187,6 +187,15 @@ impl Real for f64 {
     }
 }
 
+/// A moment's update as the tensor path computes `beta s + (1 - beta) x`: two candle `affine`s
+/// and an add, `(s * beta + 0) + (x * (1 - beta) + 0)` (the `+ 0` of each affine kept, so that the
+/// kernels round as candle does). Every kernel's first and second moments go through it.
+#[inline(always)]
+pub(crate) fn ema<T: Real>(s: T, x: T, beta: T, one_minus_beta: T) -> T {
+    let zero = T::of(0.0);
+    (s * beta + zero) + (x * one_minus_beta + zero)
+}
+
 /// An optimizer that can be told which kernels to use. Optimizers without a fused kernel
 /// ignore the choice.
 pub trait WithKernels: candle_nn::optim::Optimizer {

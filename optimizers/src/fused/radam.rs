@@ -2,7 +2,7 @@
 //! path, element by element. Which rectified step a step takes (adaptive, SGD, none) is a
 //! per-step scalar and a compile-time parameter of the inner loop.
 
-use super::{Kernel, Real};
+use super::{ema, Kernel, Real};
 use crate::parts::RectifiedStep;
 
 /// The per-step scalars of a RAdam update (the rule's `Scalars`), computed once per variable
@@ -76,8 +76,8 @@ fn kernel<T: Real, const MODE: u8, const SHRINK: bool>(
     let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
     for i in 0..n {
         let g = grad[i];
-        let mi = (m[i] * c.beta1 + c.zero) + (g * c.one_minus_beta1 + c.zero);
-        let vi = (v[i] * c.beta2 + c.zero) + ((g * g) * c.one_minus_beta2 + c.zero);
+        let mi = ema(m[i], g, c.beta1, c.one_minus_beta1);
+        let vi = ema(v[i], g * g, c.beta2, c.one_minus_beta2);
         m[i] = mi;
         v[i] = vi;
         if MODE == SKIP {
