@@ -15,7 +15,7 @@ use models::mlp::{Activation, Mlp};
 use models::resnet::ResNet;
 use models::transformer::{Transformer, TransformerConfig};
 use models::{LayerSetup, Params, SeededRng};
-use optimizers::OptimizerSpec;
+use optimizers::{HyperValue, OptimizerSpec};
 
 use super::{median, Measured, StepTimes};
 use crate::data::DataSettings;
@@ -94,8 +94,9 @@ fn mnist_task_epoch(
     let dir = config.data_dir.clone().ok_or_else(|| anyhow::anyhow!("no --data-dir"))?;
     let settings = DataSettings { data_dirs: vec![dir], offline: true, ..Default::default() }.with_system_dirs();
     let info = task::find("mnist-mlp").ok_or_else(|| anyhow::anyhow!("the mnist-mlp task is not registered"))?;
-    let options =
-        info.resolve_options(&Default::default()).map_err(|e| anyhow::anyhow!("mnist-mlp defaults: {e:?}"))?;
+    // The whole training set, as the PyTorch half trains on all 60,000 images.
+    let given = [("valid_size".to_string(), HyperValue::Int(0))].into();
+    let options = info.resolve_options(&given).map_err(|e| anyhow::anyhow!("mnist-mlp options: {e:?}"))?;
     let ctx = TaskContext {
         info,
         options: &options,

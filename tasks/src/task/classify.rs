@@ -52,9 +52,9 @@ pub fn pipeline_options(choices: &'static [&'static str], default: &str) -> Vec<
         OptionSpec::new("drop_last", false, "end each epoch with its last full batch (the partial one skipped)"),
         OptionSpec::new(
             "valid_size",
-            0i64,
+            DEFAULT_VALID_SIZE as i64,
             "training images held out at random (from the run's seed) as a validation split, evaluated as \
-             valid_loss / valid_accuracy, on which the report selects (DeepOBS holds out 10000); \
+             valid_loss / valid_accuracy, on which the report selects (10000 by default, as DeepOBS); \
              0: train on the whole training set (the papers' runs)",
         ),
     ]
@@ -62,8 +62,8 @@ pub fn pipeline_options(choices: &'static [&'static str], default: &str) -> Vec<
 
 /// DeepOBS's validation split size, which holds out as many training images as its test sets
 /// have (10,000 for MNIST, Fashion-MNIST, CIFAR-10/100; Tiny-ImageNet's validation set, our test
-/// split, also has 10,000). Not the option's default (0) for now: the integration tests train on
-/// data sets of a few hundred images, which 10,000 would exhaust.
+/// split, also has 10,000): the `valid_size` option's default. The papers' configs set
+/// `valid_size = 0`, as their authors trained on the whole training set.
 pub const DEFAULT_VALID_SIZE: usize = 10_000;
 
 /// The training images `range` split into a validation set of `valid_size` drawn at random from
@@ -180,11 +180,13 @@ impl Classifier {
         let valid_size = ctx.count("valid_size");
         anyhow::ensure!(
             valid_size < range.len(),
-            "task `{}`: valid_size = {valid_size} holds out all {} training images of {}; hold out fewer \
-             (valid_size = 0: no validation split)",
+            "task `{}`: valid_size = {valid_size}{} holds out all {} training images of {}; set fewer in the \
+             task's options, e.g. `options = {{ valid_size = {} }}` (0: no validation split)",
             ctx.info.name,
+            if valid_size == DEFAULT_VALID_SIZE { " (the default, as DeepOBS)" } else { "" },
             range.len(),
-            d.name
+            d.name,
+            range.len() / 5
         );
         let (valid_images, train_images) = if valid_size > 0 {
             let (valid, train) = hold_out(range.clone(), valid_size, &mut SeededRng::new(ctx.seed).fork("valid-split"));
@@ -363,7 +365,10 @@ mod tests {
         assert!(tiny.resolve_options(&zero).is_err());
         let fill = BTreeMap::from([("crop_fill".to_string(), HyperValue::Str("normalized".into()))]);
         assert!(tiny.resolve_options(&fill).is_ok());
-        assert_eq!(tiny.resolve_options(&BTreeMap::new()).unwrap()["valid_size"], HyperValue::Int(0));
+        assert_eq!(
+            tiny.resolve_options(&BTreeMap::new()).unwrap()["valid_size"],
+            HyperValue::Int(super::DEFAULT_VALID_SIZE as i64)
+        );
     }
 
     #[test]
