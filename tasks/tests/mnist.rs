@@ -24,16 +24,17 @@ data_dir = "."
 name = "mnist-logreg"
 epochs = 2
 batch_size = 32
+options = { valid_size = 0 }
 [[tasks]]
 name = "mnist-mlp"
 epochs = 2
-options = { hidden = 32, hidden_layers = 1, train_subset = 500, test_subset = 100 }
+options = { hidden = 32, hidden_layers = 1, valid_size = 100, train_subset = 500, test_subset = 100 }
 [[tasks]]
 name = "mnist-logreg"
 label = "mnist-logreg-normal"
 epochs = 2
 batch_size = 32
-options = { init = "normal" }
+options = { init = "normal", valid_size = 0 }
 [[optimizers]]
 name = "adam"
 lr = 1e-2
@@ -59,7 +60,13 @@ lr = 1e-2
         assert!(r.final_metrics["test_loss"].unwrap() < 1.0);
     }
     let mlp = common::find(&results, "mnist-mlp", "adam");
-    assert_eq!(mlp.steps_per_epoch, Some(8), "500 images in the MLP's default batches of 64");
+    assert_eq!(mlp.steps_per_epoch, Some(8), "500 images (of the 600 less 100 held out) in batches of 64");
+    assert!(
+        mlp.final_metrics.get("valid_accuracy").copied().flatten().is_some_and(|a| a > 0.8),
+        "{:?}",
+        mlp.final_metrics
+    );
+    assert!(!logreg_has_valid(&results), "valid_size = 0: no validation metrics");
     let logreg = common::find(&results, "mnist-logreg", "adam");
     assert_eq!(logreg.steps_per_epoch, Some(19), "600 images in batches of 32");
 }
@@ -161,7 +168,7 @@ fn the_cli_uses_hf_endpoint_and_hf_home_then_works_offline() {
     // Offline, a run uses the caches; a data set that is not cached fails with the message.
     std::fs::write(
         elsewhere.path().join("c.toml"),
-        "name = \"c\"\n[[tasks]]\nname = \"mnist-logreg\"\nepochs = 1\n[[tasks]]\nname = \"fashion-mnist-logreg\"\nepochs = 1\n[[optimizers]]\nname = \"adam\"\n",
+        "name = \"c\"\n[[tasks]]\nname = \"mnist-logreg\"\nepochs = 1\noptions = { valid_size = 0 }\n[[tasks]]\nname = \"fashion-mnist-logreg\"\nepochs = 1\n[[optimizers]]\nname = \"adam\"\n",
     )
     .unwrap();
     let requests = hub.requests().len();
@@ -190,4 +197,12 @@ fn the_cli_uses_hf_endpoint_and_hf_home_then_works_offline() {
     std::fs::write(&entry, bytes).unwrap();
     let (ok, stdout, _) = optbench(&["data", "verify", "mnist"], elsewhere.path(), &env);
     assert!(!ok && stdout.contains("CORRUPT") && stdout.contains("1 corrupt"), "{stdout}");
+}
+
+/// Whether a logistic-regression run (trained with `valid_size = 0`) reports validation metrics.
+fn logreg_has_valid(results: &[tasks::runner::record::RunResult]) -> bool {
+    results
+        .iter()
+        .filter(|r| r.id.contains("logreg"))
+        .any(|r| r.final_metrics.get("valid_accuracy").copied().flatten().is_some())
 }

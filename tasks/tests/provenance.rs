@@ -90,7 +90,7 @@ fn config(dir: &Path, data_dir: Option<&str>) -> PathBuf {
         dir,
         "toy.toml",
         &format!(
-            "name = \"toy\"\n{data_dir}[[tasks]]\nname = \"mnist-logreg\"\nepochs = 1\nbatch_size = 32\n\
+            "name = \"toy\"\n{data_dir}[[tasks]]\nname = \"mnist-logreg\"\nepochs = 1\nbatch_size = 32\noptions = {{ valid_size = 0 }}\n\
              [[optimizers]]\nname = \"adam\"\nlr = 1e-2\n"
         ),
     )

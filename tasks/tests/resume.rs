@@ -24,7 +24,7 @@ log_every = 1000
 name = "mnist-mlp"
 epochs = 12
 eval_every = 20
-options = { hidden = 64, test_subset = 200 }
+options = { hidden = 64, valid_size = 200, test_subset = 200 }
 [[optimizers]]
 name = "adam"
 lr = 1e-3
