@@ -269,6 +269,26 @@ fn the_best_setting_is_chosen_on_validation_and_every_setting_is_shown() {
     assert!(tex.contains("\\usepackage{booktabs}") && tex.contains("\\toprule") && tex.contains("\\bottomrule"));
     assert!(tex.contains("\\textbf{adam\\_w}") && tex.contains("selected on valid\\_accuracy"), "{tex}");
     assert!(!tex.contains("adam_w"), "every underscore is escaped:\n{tex}");
+    compiles_with_pdflatex(&tasks::report::tex_path(&out));
+}
+
+/// `pdflatex` turns the report into a PDF without an error, where LaTeX is installed (Debian's
+/// `texlive-latex-base` and `texlive-latex-recommended`, for booktabs); skipped otherwise.
+fn compiles_with_pdflatex(tex: &Path) {
+    let dir = tex.parent().unwrap();
+    let run = std::process::Command::new("pdflatex")
+        .args(["-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape"])
+        .arg(tex.file_name().unwrap())
+        .current_dir(dir)
+        .output();
+    match run {
+        Err(_) => eprintln!("skipped: no pdflatex (apt-get install texlive-latex-base texlive-latex-recommended)"),
+        Ok(o) => {
+            let log = String::from_utf8_lossy(&o.stdout);
+            assert!(o.status.success(), "pdflatex failed on {}:\n{log}", tex.display());
+            assert!(tex.with_extension("pdf").is_file(), "{log}");
+        }
+    }
 }
 
 #[test]
