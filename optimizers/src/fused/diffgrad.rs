@@ -1,6 +1,7 @@
 //! The fused CPU kernel of [`DiffGrad`](crate::DiffGrad): the operations of `diffgrad.rs`'s
 //! tensor path, element by element (Adam's moments, the friction `1 / (1 + exp(-|g_prev - g|))`
-//! with the same `exp` as candle's).
+//! with the same `exp` as candle's: `f32::exp`'s results from [`exp`](super::exp)'s vector code,
+//! `f64::exp` per element).
 
 use super::{ema, Kernel, Real};
 
@@ -63,8 +64,8 @@ fn kernel<T: Real, const L2: bool>(
 ) {
     let n = param.len();
     let (grad, m, v, previous) = (&grad[..n], &mut m[..n], &mut v[..n], &mut previous[..n]);
-    // In blocks, so that the moments and the update vectorise around the `exp` calls (which do
-    // not): the same operations on each element as in one loop.
+    // In blocks, so that the moments and the update vectorise around the `exp` (vectorised for
+    // f32, `exp.rs`; libm calls for f64): the same operations on each element as in one loop.
     let mut friction = [c.zero; BLOCK];
     for start in (0..n).step_by(BLOCK) {
         let len = BLOCK.min(n - start);
@@ -84,9 +85,7 @@ fn kernel<T: Real, const L2: bool>(
             f[j] = (prev[j] - g).abs().neg();
             prev[j] = g;
         }
-        for x in f.iter_mut() {
-            *x = x.exp();
-        }
+        T::exp_in_place(f);
         let p = &mut param[range];
         for j in 0..len {
             // `affine(1, 1)` is `x * 1 + 1`, and `x * 1` is `x`.
