@@ -187,7 +187,7 @@ pub fn self_check_inputs() -> Vec<f32> {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use std::arch::x86_64::*;
 
     /// glibc's `__exp2f_data.tab` (`e_exp2f_data.c`): `bits(2^(i/32)) - (i << 47)`.
@@ -247,6 +247,7 @@ mod x86 {
         }
     }
 
+    #[inline]
     #[target_feature(enable = "avx512f")]
     fn exp8_avx512(x: __m512d) -> __m256 {
         let shifted = _mm512_fmadd_pd(_mm512_set1_pd(INV_LN2_N), x, _mm512_set1_pd(SHIFT));
@@ -276,6 +277,36 @@ mod x86 {
         _mm512_cvtpd_ps(_mm512_mul_pd(y, s))
     }
 
+    /// `exp` of 16 floats, equal to `f32::exp` lane by lane (the vector form of
+    /// [`exp_f32_in_place`](super::exp_f32_in_place), for kernels that keep their data in
+    /// registers).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn exp16_avx512(x: __m512) -> __m512 {
+        let bits = _mm512_castps_si512(x);
+        let abstop = _mm512_and_si512(_mm512_srli_epi32::<20>(bits), _mm512_set1_epi32(0x7ff));
+        let slow = _mm512_cmpgt_epi32_mask(abstop, _mm512_set1_epi32(SLOW_ABSTOP));
+        let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
+        let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x))));
+        let (lo, hi) = (exp8_avx512(lo), exp8_avx512(hi));
+        let y = _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+            _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
+            _mm256_castps_pd(hi),
+        ));
+        if slow == 0 {
+            return y;
+        }
+        let (mut original, mut out) = ([0f32; 16], [0f32; 16]);
+        // SAFETY: 16 floats each.
+        unsafe {
+            _mm512_storeu_ps(original.as_mut_ptr(), x);
+            _mm512_storeu_ps(out.as_mut_ptr(), y);
+        }
+        fix_slow_lanes(&mut out, &original, u32::from(slow));
+        // SAFETY: as the stores.
+        unsafe { _mm512_loadu_ps(out.as_ptr()) }
+    }
+
     /// # Safety
     /// The CPU must support AVX-512F.
     #[target_feature(enable = "avx512f")]
@@ -283,30 +314,12 @@ mod x86 {
         let mut chunks = xs.chunks_exact_mut(16);
         for chunk in &mut chunks {
             // SAFETY: the chunk holds 16 floats.
-            let x = unsafe { _mm512_loadu_ps(chunk.as_ptr()) };
-            let bits = _mm512_castps_si512(x);
-            let abstop = _mm512_and_si512(_mm512_srli_epi32::<20>(bits), _mm512_set1_epi32(0x7ff));
-            let slow = _mm512_cmpgt_epi32_mask(abstop, _mm512_set1_epi32(SLOW_ABSTOP));
-            let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
-            let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x))));
-            let (lo, hi) = (exp8_avx512(lo), exp8_avx512(hi));
-            let y = _mm512_castpd_ps(_mm512_insertf64x4::<1>(
-                _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
-                _mm256_castps_pd(hi),
-            ));
-            // SAFETY: as the load.
-            unsafe { _mm512_storeu_ps(chunk.as_mut_ptr(), y) };
-            if slow != 0 {
-                // The stored lanes are the vector's; the slow ones come from the original x.
-                let mut original = [0f32; 16];
-                // SAFETY: 16 floats.
-                unsafe { _mm512_storeu_ps(original.as_mut_ptr(), x) };
-                fix_slow_lanes(chunk, &original, u32::from(slow));
-            }
+            unsafe { _mm512_storeu_ps(chunk.as_mut_ptr(), exp16_avx512(_mm512_loadu_ps(chunk.as_ptr()))) };
         }
         tail(chunks.into_remainder(), |v| unsafe { exp_avx512(v) }, 16);
     }
 
+    #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn exp4_avx2(x: __m256d) -> __m128 {
         let shifted = _mm256_fmadd_pd(_mm256_set1_pd(INV_LN2_N), x, _mm256_set1_pd(SHIFT));

@@ -98,6 +98,14 @@ pub(crate) trait Real:
     fn exp_in_place(xs: &mut [Self]) {
         xs.iter_mut().for_each(|x| *x = x.exp());
     }
+    /// The slice as f32 if `Self` is f32 (for kernels with an f32-only vector path).
+    fn as_f32(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    /// The slice as f32 if `Self` is f32.
+    fn as_f32_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+        None
+    }
     fn abs(self) -> Self;
     /// `-x`, as candle's `neg`.
     fn neg(self) -> Self;
@@ -152,6 +160,12 @@ impl Real for f32 {
     }
     fn exp_in_place(xs: &mut [Self]) {
         exp::exp_f32_in_place(xs)
+    }
+    fn as_f32(xs: &[Self]) -> Option<&[f32]> {
+        Some(xs)
+    }
+    fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]> {
+        Some(xs)
     }
     #[inline(always)]
     fn abs(self) -> Self {
