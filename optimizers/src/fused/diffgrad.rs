@@ -84,6 +84,38 @@ impl Kernel for DiffGradStep {
                 };
             }
         }
+        #[cfg(target_arch = "x86_64")]
+        if super::exp::path() == super::exp::ExpPath::Avx2Fma {
+            if let (Some(param), Some(grad), Some(m), Some(v), Some(previous)) =
+                (T::as_f32_mut(param), T::as_f32(grad), T::as_f32_mut(m), T::as_f32_mut(v), T::as_f32_mut(previous))
+            {
+                let n = param.len();
+                let (grad, m, v, previous) = (&grad[..n], &mut m[..n], &mut v[..n], &mut previous[..n]);
+                let vector = n - n % 8;
+                let c = self.consts::<f32>();
+                // SAFETY: the exp path is AVX2+FMA only where the CPU has both; the slices are
+                // as long as the parameter.
+                unsafe {
+                    if l2 {
+                        avx2::kernel::<true>(&mut param[..vector], grad, m, v, previous, c)
+                    } else {
+                        avx2::kernel::<false>(&mut param[..vector], grad, m, v, previous, c)
+                    }
+                }
+                let (p, g, m, v, prev) = (
+                    &mut param[vector..],
+                    &grad[vector..],
+                    &mut m[vector..],
+                    &mut v[vector..],
+                    &mut previous[vector..],
+                );
+                return if l2 {
+                    kernel::<f32, true>(p, g, m, v, prev, c)
+                } else {
+                    kernel::<f32, false>(p, g, m, v, prev, c)
+                };
+            }
+        }
         let c = self.consts::<T>();
         if l2 {
             kernel::<T, true>(param, grad, m, v, previous, c)
@@ -200,6 +232,71 @@ mod avx512 {
                 let update = _mm512_div_ps(_mm512_mul_ps(m, friction), denominator);
                 let update = _mm512_add_ps(_mm512_mul_ps(update, step_size), zero);
                 _mm512_storeu_ps(pp, _mm512_sub_ps(p, update));
+            }
+        }
+    }
+}
+
+/// The f32 kernel with AVX2 and FMA: as [`avx512`], 8 elements at a time.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::Consts;
+    use crate::fused::exp::x86::exp8_avx2;
+
+    /// `ema` of `fused/mod.rs`: `(s * beta + 0) + (x * (1 - beta) + 0)`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn ema(s: __m256, x: __m256, beta: __m256, one_minus_beta: __m256, zero: __m256) -> __m256 {
+        _mm256_add_ps(
+            _mm256_add_ps(_mm256_mul_ps(s, beta), zero),
+            _mm256_add_ps(_mm256_mul_ps(x, one_minus_beta), zero),
+        )
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA, `param.len()` must be a multiple of 8 and the other
+    /// slices at least as long.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn kernel<const L2: bool>(
+        param: &mut [f32],
+        grad: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        previous: &mut [f32],
+        c: Consts<f32>,
+    ) {
+        let n = param.len();
+        assert!(n.is_multiple_of(8) && grad.len() >= n && m.len() >= n && v.len() >= n && previous.len() >= n);
+        let set = _mm256_set1_ps;
+        let (zero, one, eps, wd, step_size) = (set(c.zero), set(c.one), set(c.eps), set(c.wd), set(c.step_size));
+        let (beta1, one_minus_beta1) = (set(c.beta1), set(c.one_minus_beta1));
+        let (beta2, one_minus_beta2) = (set(c.beta2), set(c.one_minus_beta2));
+        let sign = _mm256_set1_epi32(i32::MIN);
+        for i in (0..n).step_by(8) {
+            // SAFETY: i + 8 <= n, and every slice holds n elements.
+            unsafe {
+                let (pp, gp) = (param.as_mut_ptr().add(i), grad.as_ptr().add(i));
+                let (mp, vp, prevp) = (m.as_mut_ptr().add(i), v.as_mut_ptr().add(i), previous.as_mut_ptr().add(i));
+                let p = _mm256_loadu_ps(pp);
+                let mut g = _mm256_loadu_ps(gp);
+                if L2 {
+                    g = _mm256_add_ps(g, _mm256_add_ps(_mm256_mul_ps(p, wd), zero));
+                }
+                let m = ema(_mm256_loadu_ps(mp), g, beta1, one_minus_beta1, zero);
+                let v = ema(_mm256_loadu_ps(vp), _mm256_mul_ps(g, g), beta2, one_minus_beta2, zero);
+                // -|prev - g|: the sign bit set.
+                let d = _mm256_sub_ps(_mm256_loadu_ps(prevp), g);
+                let f = _mm256_castsi256_ps(_mm256_or_si256(_mm256_castps_si256(d), sign));
+                _mm256_storeu_ps(mp, m);
+                _mm256_storeu_ps(vp, v);
+                _mm256_storeu_ps(prevp, g);
+                let friction = _mm256_div_ps(one, _mm256_add_ps(exp8_avx2(f), one));
+                let denominator = _mm256_add_ps(_mm256_sqrt_ps(v), eps);
+                let update = _mm256_div_ps(_mm256_mul_ps(m, friction), denominator);
+                let update = _mm256_add_ps(_mm256_mul_ps(update, step_size), zero);
+                _mm256_storeu_ps(pp, _mm256_sub_ps(p, update));
             }
         }
     }

@@ -24,7 +24,9 @@
 //! glibc, the non-FMA build on an older CPU), the vector path checks itself on first use against
 //! `f32::exp` over a fixed set of about 300 000 arguments (every table entry, both ends of the
 //! range, the slow-path thresholds, subnormal results) and is only used if every result is
-//! identical; otherwise [`exp_f32_in_place`] stays the scalar loop. [`path`] says which one runs.
+//! identical; otherwise [`exp_f32_in_place`] stays the scalar loop. [`path`] says which one runs
+//! (`optbench optimizers --check-kernels` prints it); the environment variable
+//! `OPTBENCH_EXP=avx2+fma` or `=scalar` makes it skip the faster paths.
 
 use std::sync::OnceLock;
 
@@ -100,7 +102,11 @@ pub fn choice() -> &'static ExpChoice {
         let mut expected = inputs.clone();
         exp_f32_with(ExpPath::Scalar, &mut expected);
         let mut rejected = Vec::new();
-        for path in ExpPath::ALL {
+        // `OPTBENCH_EXP=avx2+fma` (or `scalar`) skips the faster paths: to test and time the
+        // others on a CPU that has them all.
+        let wanted = std::env::var("OPTBENCH_EXP").ok();
+        let start = ExpPath::ALL.iter().position(|p| Some(p.name()) == wanted.as_deref()).unwrap_or(0);
+        for path in ExpPath::ALL.into_iter().skip(start) {
             if path == ExpPath::Scalar || !path.supported() {
                 continue;
             }
@@ -337,6 +343,29 @@ pub(crate) mod x86 {
         _mm256_cvtpd_ps(_mm256_mul_pd(y, s))
     }
 
+    /// `exp` of 8 floats, equal to `f32::exp` lane by lane (as [`exp16_avx512`]).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn exp8_avx2(x: __m256) -> __m256 {
+        let abstop = _mm256_and_si256(_mm256_srli_epi32::<20>(_mm256_castps_si256(x)), _mm256_set1_epi32(0x7ff));
+        let slow = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(abstop, _mm256_set1_epi32(SLOW_ABSTOP))));
+        let lo = exp4_avx2(_mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+        let hi = exp4_avx2(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)));
+        let y = _mm256_set_m128(hi, lo);
+        if slow == 0 {
+            return y;
+        }
+        let (mut original, mut out) = ([0f32; 8], [0f32; 8]);
+        // SAFETY: 8 floats each.
+        unsafe {
+            _mm256_storeu_ps(original.as_mut_ptr(), x);
+            _mm256_storeu_ps(out.as_mut_ptr(), y);
+        }
+        fix_slow_lanes(&mut out, &original, slow as u32);
+        // SAFETY: as the stores.
+        unsafe { _mm256_loadu_ps(out.as_ptr()) }
+    }
+
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
@@ -344,23 +373,7 @@ pub(crate) mod x86 {
         let mut chunks = xs.chunks_exact_mut(8);
         for chunk in &mut chunks {
             // SAFETY: the chunk holds 8 floats.
-            let x = unsafe { _mm256_loadu_ps(chunk.as_ptr()) };
-            let abstop = _mm256_and_si256(_mm256_srli_epi32::<20>(_mm256_castps_si256(x)), _mm256_set1_epi32(0x7ff));
-            let slow =
-                _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(abstop, _mm256_set1_epi32(SLOW_ABSTOP))));
-            let lo = exp4_avx2(_mm256_cvtps_pd(_mm256_castps256_ps128(x)));
-            let hi = exp4_avx2(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)));
-            let y = _mm256_set_m128(hi, lo);
-            if slow != 0 {
-                let mut original = [0f32; 8];
-                original.copy_from_slice(chunk);
-                // SAFETY: as the load.
-                unsafe { _mm256_storeu_ps(chunk.as_mut_ptr(), y) };
-                fix_slow_lanes(chunk, &original, slow as u32);
-            } else {
-                // SAFETY: as the load.
-                unsafe { _mm256_storeu_ps(chunk.as_mut_ptr(), y) };
-            }
+            unsafe { _mm256_storeu_ps(chunk.as_mut_ptr(), exp8_avx2(_mm256_loadu_ps(chunk.as_ptr()))) };
         }
         tail(chunks.into_remainder(), |v| unsafe { exp_avx2(v) }, 8);
     }
