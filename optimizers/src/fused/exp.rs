@@ -22,7 +22,7 @@
 //!
 //! Because the result must equal the `expf` this process actually calls (another libc, another
 //! glibc, the non-FMA build on an older CPU), the vector path checks itself on first use against
-//! `f32::exp` over a fixed set of about 300 000 arguments (every table entry, both ends of the
+//! `f32::exp` over a fixed set of about 380 000 arguments (every table entry, both ends of the
 //! range, the slow-path thresholds, subnormal results) and is only used if every result is
 //! identical; otherwise [`exp_f32_in_place`] stays the scalar loop. [`path`] says which one runs
 //! (`optbench optimizers --check-kernels` prints it); the environment variable
