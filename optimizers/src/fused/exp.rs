@@ -27,6 +27,9 @@
 //! identical; otherwise [`exp_f32_in_place`] stays the scalar loop. [`path`] says which one runs
 //! (`optbench optimizers --check-kernels` prints it); the environment variable
 //! `OPTBENCH_EXP=avx2+fma` or `=scalar` makes it skip the faster paths.
+//! The sample catches a wrong table or constant, but not every rounding slip: a copy with one of
+//! the five contractions undone (`r` as a product and a subtraction) passed it, and
+//! `tests/exp.rs`, which runs every non-positive float, failed (at x = -63.09946, one ulp).
 
 use std::sync::OnceLock;
 
