@@ -31,7 +31,8 @@
 //!
 //! Where a tensor-path op is a reduction (Adai's `sum_all`), the kernel reproduces candle's CPU
 //! summation order ([`adai::candle_sum_f32`]); `exp` (diffGrad) is the same `f32::exp` /
-//! `f64::exp` candle calls; candle's `maximum` / `minimum` / `clamp` are
+//! `f64::exp` candle calls (for f32 a vectorised copy of glibc's `expf` that checks itself
+//! against `f32::exp` on first use, [`exp`]); candle's `maximum` / `minimum` / `clamp` are
 //! `Real::maximum` / `Real::minimum` (the same comparison, so the same result for NaN).
 
 pub mod adabelief;
@@ -41,6 +42,7 @@ pub mod adam;
 pub mod adamod;
 pub mod cuda;
 pub mod diffgrad;
+pub mod exp;
 pub mod radam;
 pub mod sgd;
 
@@ -91,6 +93,19 @@ pub(crate) trait Real:
     fn candle_sum_lanes() -> Option<usize>;
     fn sqrt(self) -> Self;
     fn exp(self) -> Self;
+    /// `x <- exp(x)` for every element, equal to [`exp`](Self::exp) bit for bit (vectorised
+    /// for f32, [`exp::exp_f32_in_place`]).
+    fn exp_in_place(xs: &mut [Self]) {
+        xs.iter_mut().for_each(|x| *x = x.exp());
+    }
+    /// The slice as f32 if `Self` is f32 (for kernels with an f32-only vector path).
+    fn as_f32(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    /// The slice as f32 if `Self` is f32.
+    fn as_f32_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+        None
+    }
     fn abs(self) -> Self;
     /// `-x`, as candle's `neg`.
     fn neg(self) -> Self;
@@ -142,6 +157,15 @@ impl Real for f32 {
     #[inline(always)]
     fn exp(self) -> Self {
         f32::exp(self)
+    }
+    fn exp_in_place(xs: &mut [Self]) {
+        exp::exp_f32_in_place(xs)
+    }
+    fn as_f32(xs: &[Self]) -> Option<&[f32]> {
+        Some(xs)
+    }
+    fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]> {
+        Some(xs)
     }
     #[inline(always)]
     fn abs(self) -> Self {

@@ -14,6 +14,7 @@ pub fn run(device: &str) -> anyhow::Result<bool> {
     plan::check_device_usable(device).map_err(anyhow::Error::msg)?;
     let dev = open_device(device)?;
     println!("fused kernels vs the tensor path on {device} (12 steps; launches: CUDA kernel launches)");
+    println!("diffGrad's f32 exp on the CPU: {} (optimizers::fused::exp)", optimizers::fused::exp::choice());
     println!(
         "{:<6} {:<4} {:>8} {:>9} {:>12} {:>12} {:>8}  optimizer",
         "result", "type", "elements", "differing", "max |diff|", "max rel", "launches"
