@@ -66,8 +66,19 @@ fn reduce_squares<T: Real>(phi: Phi, x: &[T]) -> T {
             if first != first {
                 return first; // a NaN at element 0 stays, as candle's fold keeps it
             }
-            // Every square is +0 or more (or a NaN, which `acc < NaN` never takes): any order.
-            let fold = |c: &[T]| c.iter().fold(zero, |acc, &v| acc.maximum(v * v));
+            // Every square is +0 or more (or a NaN, which `acc < NaN` never takes): any order,
+            // so 16 running maxima (which vectorise) per chunk.
+            let fold = |c: &[T]| {
+                let mut acc = [zero; 16];
+                let blocks = c.chunks_exact(16);
+                let rest = blocks.remainder().iter().fold(zero, |acc, &v| acc.maximum(v * v));
+                for block in blocks {
+                    for (a, &v) in acc.iter_mut().zip(block) {
+                        *a = a.maximum(v * v);
+                    }
+                }
+                acc.iter().fold(rest, |a, &b| a.maximum(b))
+            };
             let rest = if x.len() >= PARALLEL_FROM {
                 x.par_chunks(CHUNK).map(fold).reduce(|| zero, |a, b| a.maximum(b))
             } else {
@@ -163,6 +174,98 @@ fn tf_tail<T: Real>(v: T, z: T, b2p: T, c: &TfConsts<T>) -> (T, T, T) {
     (z, b2p, denom)
 }
 
+/// `m <- m + (x s + 0)`: a term of `tf`'s first moment, eight f32 lanes at a time where the CPU
+/// has AVX (the same IEEE operations in wider registers: the same bits).
+fn add_term<T: Real>(m: &mut [T], x: &[T], s: T, zero: T) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX.
+        return unsafe { add_term_avx(m, x, s, zero) };
+    }
+    add_term_in(m, x, s, zero)
+}
+
+#[inline(always)]
+fn add_term_in<T: Real>(m: &mut [T], x: &[T], s: T, zero: T) {
+    for (m, &g) in m.iter_mut().zip(x) {
+        *m = *m + (g * s + zero);
+    }
+}
+
+/// # Safety
+/// Only on a CPU with AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn add_term_avx<T: Real>(m: &mut [T], x: &[T], s: T, zero: T) {
+    add_term_in(m, x, s, zero)
+}
+
+/// [`tf_elements_in`], with AVX where the CPU has it.
+#[allow(clippy::too_many_arguments)]
+fn tf_elements<T: Real>(
+    full: bool,
+    param: &mut [T],
+    v: &mut [T],
+    z: &mut [T],
+    b2p: &mut [T],
+    old: &[T],
+    m: &[T],
+    c: &TfConsts<T>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX.
+        return unsafe { tf_elements_avx(full, param, v, z, b2p, old, m, c) };
+    }
+    match full {
+        true => tf_elements_in::<T, true>(param, v, z, b2p, old, m, c),
+        false => tf_elements_in::<T, false>(param, v, z, b2p, old, m, c),
+    }
+}
+
+/// # Safety
+/// Only on a CPU with AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tf_elements_avx<T: Real>(
+    full: bool,
+    param: &mut [T],
+    v: &mut [T],
+    z: &mut [T],
+    b2p: &mut [T],
+    old: &[T],
+    m: &[T],
+    c: &TfConsts<T>,
+) {
+    match full {
+        true => tf_elements_in::<T, true>(param, v, z, b2p, old, m, c),
+        false => tf_elements_in::<T, false>(param, v, z, b2p, old, m, c),
+    }
+}
+
+/// `tf`'s element-wise tail for `phi = none`: `v` from the oldest gradient (`FULL`) or decayed
+/// only, then `z`, `b2p` and the step. Called through a function boundary, so that its slices
+/// are known not to alias (which lets it vectorise); so are the loops of `pytorch-optimizer`.
+#[inline(always)]
+fn tf_elements_in<T: Real, const FULL: bool>(
+    param: &mut [T],
+    v: &mut [T],
+    z: &mut [T],
+    b2p: &mut [T],
+    old: &[T],
+    m: &[T],
+    c: &TfConsts<T>,
+) {
+    let elements = param.iter_mut().zip(v.iter_mut()).zip(z.iter_mut()).zip(b2p.iter_mut()).zip(old).zip(m);
+    for (((((p, v), z), b2p), &old), &m) in elements {
+        let vj = if FULL { ema(*v, old * old, c.beta2, c.one_minus_beta2) } else { *v * c.beta2 + c.zero };
+        let (zj, bj, denom) = tf_tail(vj, *z, *b2p, c);
+        (*v, *z, *b2p) = (vj, zj, bj);
+        *p = *p - (((m * zj) / denom) * c.lr + c.zero);
+    }
+}
+
 impl AdaShiftKernel<'_> {
     /// `variant = "tf"`, as `AdaShiftRule::update_tf` computes it; `state` is
     /// `[v, z, b2p, window.0 .. window.n-1]`.
@@ -195,9 +298,7 @@ impl AdaShiftKernel<'_> {
                 *m = g * weights[0] + c.zero;
             }
             for (term, &s) in terms.zip(&weights[1..]) {
-                for (m, &g) in m.iter_mut().zip(term) {
-                    *m = *m + (g * s + c.zero);
-                }
+                add_term(m, term, s, c.zero);
             }
         };
         match p.phi {
@@ -209,19 +310,11 @@ impl AdaShiftKernel<'_> {
                     let len = BLOCK.min(param.len() - from);
                     let m = &mut m[..len];
                     first_moment(grad, window, from, m);
-                    for (j, &m) in m.iter().enumerate() {
-                        let i = from + j;
-                        let vi = if full {
-                            let old = window[0][i];
-                            ema(v[i], old * old, c.beta2, c.one_minus_beta2)
-                        } else {
-                            v[i] * c.beta2 + c.zero
-                        };
-                        let (zi, bi, denom) = tf_tail(vi, z[i], b2p[i], &c);
-                        (v[i], z[i], b2p[i]) = (vi, zi, bi);
-                        param[i] = param[i] - (((m * zi) / denom) * c.lr + c.zero);
-                    }
-                    window[write_at][from..from + len].copy_from_slice(&grad[from..from + len]);
+                    let to = from + len;
+                    let (p, v, z, b2p) = (&mut param[from..to], &mut v[from..to], &mut z[from..to], &mut b2p[from..to]);
+                    let old = &window[0][from..to];
+                    tf_elements(full, p, v, z, b2p, old, m, &c);
+                    window[write_at][from..to].copy_from_slice(&grad[from..to]);
                 }
             }),
             Phi::Max | Phi::Mean => {
@@ -256,10 +349,19 @@ impl AdaShiftKernel<'_> {
         let p = self.params;
         let filled = self.step.filled;
         let full = filled == p.keep_num;
-        let zero = T::of(0.0);
-        let (beta1, beta2, one_minus_beta2) = (T::of(p.beta1), T::of(p.beta2), T::of(1.0 - p.beta2));
-        let (oldest_weight, newest_weight) = (T::of(self.oldest_weight), T::of(self.newest_weight));
-        let (inv_bc, one, eps, lr) = (T::of(1.0 / self.step.bc), T::of(1.0), T::of(p.eps), T::of(p.lr));
+        let c = PytorchConsts {
+            zero: T::of(0.0),
+            one: T::of(1.0),
+            beta1: T::of(p.beta1),
+            beta2: T::of(p.beta2),
+            one_minus_beta2: T::of(1.0 - p.beta2),
+            oldest_weight: T::of(self.oldest_weight),
+            newest_weight: T::of(self.newest_weight),
+            inv_bc: T::of(1.0 / self.step.bc),
+            eps: T::of(p.eps),
+            lr: T::of(p.lr),
+        };
+        let PytorchConsts { zero, one, beta1, beta2, one_minus_beta2, newest_weight, inv_bc, eps, .. } = c;
         if !full {
             // t <= n: only m accumulates, and the window fills.
             let vecs = &mut state[1..];
@@ -271,21 +373,10 @@ impl AdaShiftKernel<'_> {
                 window[filled].copy_from_slice(grad);
             });
         }
-        let shifted_moment = |m: T, old: T, g: T| {
-            let shifted = m - (old * oldest_weight + zero);
-            (shifted * beta1 + zero) + (g * newest_weight + zero)
-        };
         match p.phi {
             Phi::None => par_chunks(param, grad, state, |param, grad, vecs| {
                 let [v, m, old, ..] = vecs else { unreachable!("pytorch-optimizer keeps v, m and the window") };
-                for i in 0..param.len() {
-                    let (g, o) = (grad[i], old[i]);
-                    let mi = shifted_moment(m[i], o, g);
-                    let vi = ema(v[i], o * o, beta2, one_minus_beta2);
-                    let denom = (vi * inv_bc + zero).sqrt() * one + eps;
-                    param[i] = param[i] - ((mi / denom) * lr + zero);
-                    (m[i], v[i], old[i]) = (mi, vi, g);
-                }
+                pytorch_optimizer_elements(param, grad, v, m, old, &c);
             }),
             Phi::Max | Phi::Mean => {
                 let (v, vecs) = state.split_at_mut(1);
@@ -294,13 +385,70 @@ impl AdaShiftKernel<'_> {
                 let denom = (vi * inv_bc + zero).sqrt() * one + eps;
                 par_chunks(param, grad, vecs, |param, grad, vecs| {
                     let [m, old, ..] = vecs else { unreachable!("pytorch-optimizer keeps m and the window") };
-                    for i in 0..param.len() {
-                        let mi = shifted_moment(m[i], old[i], grad[i]);
-                        param[i] = param[i] - ((mi / denom) * lr + zero);
-                        (m[i], old[i]) = (mi, grad[i]);
-                    }
+                    pytorch_optimizer_per_tensor(param, grad, m, old, denom, &c);
                 });
             }
         }
+    }
+}
+
+/// `pytorch-optimizer`'s constants in the parameter's type.
+#[derive(Clone, Copy)]
+struct PytorchConsts<T> {
+    zero: T,
+    one: T,
+    beta1: T,
+    beta2: T,
+    one_minus_beta2: T,
+    oldest_weight: T,
+    newest_weight: T,
+    inv_bc: T,
+    eps: T,
+    lr: T,
+}
+
+/// `m <- beta1 (m - w_{n-1} g_old) + w_0 g`.
+#[inline(always)]
+fn shifted_moment<T: Real>(m: T, old: T, g: T, c: &PytorchConsts<T>) -> T {
+    let shifted = m - (old * c.oldest_weight + c.zero);
+    (shifted * c.beta1 + c.zero) + (g * c.newest_weight + c.zero)
+}
+
+/// `pytorch-optimizer` with a full window, `phi = none`; the oldest gradient's vector takes
+/// this step's.
+#[inline(never)]
+fn pytorch_optimizer_elements<T: Real>(
+    param: &mut [T],
+    grad: &[T],
+    v: &mut [T],
+    m: &mut [T],
+    old: &mut [T],
+    c: &PytorchConsts<T>,
+) {
+    let elements = param.iter_mut().zip(grad).zip(v.iter_mut()).zip(m.iter_mut()).zip(old.iter_mut());
+    for ((((p, &g), v), m), old) in elements {
+        let o = *old;
+        let mi = shifted_moment(*m, o, g, c);
+        let vi = ema(*v, o * o, c.beta2, c.one_minus_beta2);
+        let denom = (vi * c.inv_bc + c.zero).sqrt() * c.one + c.eps;
+        *p = *p - ((mi / denom) * c.lr + c.zero);
+        (*m, *v, *old) = (mi, vi, g);
+    }
+}
+
+/// The same for `phi = max / mean`, with the tensor's denominator.
+#[inline(never)]
+fn pytorch_optimizer_per_tensor<T: Real>(
+    param: &mut [T],
+    grad: &[T],
+    m: &mut [T],
+    old: &mut [T],
+    denom: T,
+    c: &PytorchConsts<T>,
+) {
+    for (((p, &g), m), old) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(old.iter_mut()) {
+        let mi = shifted_moment(*m, *old, g, c);
+        *p = *p - ((mi / denom) * c.lr + c.zero);
+        (*m, *old) = (mi, g);
     }
 }
