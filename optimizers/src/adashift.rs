@@ -43,9 +43,10 @@
 //! steps are counted per variable (pytorch-optimizer counts them per parameter group), so a
 //! variable that had no gradient in some steps is not affected by them at all.
 //!
-//! No fused CPU kernel (yet): the window of whole gradients and the per-tensor scalars of
-//! `phi = max / mean` do not fit the per-element host vectors of `fused`; AdaShift runs on the
-//! tensor ops on every device.
+//! The fused CPU kernel ([`fused::adashift`](crate::fused::adashift)) keeps the window as a ring
+//! of host vectors and the per-tensor scalars of `phi = max / mean` as one-element vectors
+//! ([`Rule::fused_layout`]), and computes the same bits as the tensor ops below, which other
+//! devices run.
 
 use std::collections::VecDeque;
 
@@ -53,6 +54,8 @@ use candle::{DType, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::core::{value, Optim, Rule, Step};
+use crate::fused::adashift::AdaShiftKernel;
+use crate::fused::{HostSlot, HostVecs};
 use crate::hyper::{check, Hyperparameters, Invalid};
 use crate::parts::{bias_correction, moments};
 use crate::state::{SlotReader, SlotWriter};
@@ -165,10 +168,12 @@ pub struct AdaShiftRule {
     weights: Vec<f64>,
 }
 
-/// The scalars of one step: the bias correction of the delayed second moment.
+/// The scalars of one step: the bias correction of the delayed second moment, and how many
+/// gradients the window held before this step (`min(t - 1, keep_num)`, the fused kernel's).
 #[derive(Clone, Copy, Debug)]
 pub struct AdaShiftStep {
-    bc: f64,
+    pub bc: f64,
+    pub filled: usize,
 }
 
 impl Rule for AdaShiftRule {
@@ -207,7 +212,10 @@ impl Rule for AdaShiftRule {
     }
 
     fn scalars(&self, p: &ParamsAdaShift, t: u64) -> AdaShiftStep {
-        AdaShiftStep { bc: bias_correction(p.beta2, t.saturating_sub(p.keep_num as u64).max(1)) }
+        AdaShiftStep {
+            bc: bias_correction(p.beta2, t.saturating_sub(p.keep_num as u64).max(1)),
+            filled: (t.saturating_sub(1)).min(p.keep_num as u64) as usize,
+        }
     }
 
     fn update(&self, p: &ParamsAdaShift, step: Step<'_, State, AdaShiftStep>, _: &()) -> Result<()> {
@@ -246,6 +254,60 @@ impl Rule for AdaShiftRule {
             state.window.push_back(input.take_like_var(&format!("window.{i}"))?);
         }
         Ok(state)
+    }
+
+    /// The moments without the window (see [`fused_layout`](Rule::fused_layout)).
+    fn fused_slots(&self, p: &ParamsAdaShift) -> Option<&'static [&'static str]> {
+        Some(match p.variant {
+            AdaShiftVariant::Tf => &["v", "z", "b2p"],
+            AdaShiftVariant::PytorchOptimizer => &["v", "m"],
+        })
+    }
+
+    /// `tf`: `[v, z, b2p, window.0 .. window.n-1]`, `pytorch-optimizer`: `[v, m, window..]`;
+    /// `v`, `z`, `b2p` of shape `()` for `phi = max / mean`; after step `t` the first
+    /// `min(t, keep_num)` window vectors are saved, oldest first, as the tensor path saves them.
+    fn fused_layout(&self, p: &ParamsAdaShift, var: &Var, t: u64) -> Vec<HostSlot> {
+        let moment = match p.phi {
+            Phi::None => var.shape().clone(),
+            Phi::Max | Phi::Mean => candle::Shape::from(()),
+        };
+        let mut layout: Vec<HostSlot> = match p.variant {
+            AdaShiftVariant::Tf => ["v", "z", "b2p"].iter().map(|name| HostSlot::saved(name, moment.clone())).collect(),
+            AdaShiftVariant::PytorchOptimizer => {
+                vec![HostSlot::saved("v", moment), HostSlot::saved("m", var.shape().clone())]
+            }
+        };
+        let filled = (t as usize).min(p.keep_num);
+        layout.extend((0..p.keep_num).map(|i| match i < filled {
+            true => HostSlot::saved(&format!("window.{i}"), var.shape().clone()),
+            false => HostSlot::unsaved(var.shape().clone()),
+        }));
+        layout
+    }
+
+    fn fused_update(
+        &self,
+        p: &ParamsAdaShift,
+        scalars: &AdaShiftStep,
+        var: &Var,
+        grad: &Tensor,
+        host: &mut HostVecs,
+    ) -> Result<()> {
+        let kernel = AdaShiftKernel {
+            params: p,
+            weights: &self.weights,
+            oldest_weight: self.oldest_weight,
+            newest_weight: self.newest_weight,
+            step: *scalars,
+        };
+        crate::fused::apply("adashift", var, grad, &kernel, host)?;
+        if scalars.filled == p.keep_num {
+            // This step's gradient went to the oldest's vector: it becomes the newest.
+            let moments = host.len() - p.keep_num;
+            host.rotate_left(moments..host.len());
+        }
+        Ok(())
     }
 }
 

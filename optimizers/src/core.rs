@@ -31,7 +31,7 @@ use std::marker::PhantomData;
 use candle::backprop::GradStore;
 use candle::{Result, Tensor, Var};
 
-use crate::fused::{HostVecs, Kernels, WithKernels};
+use crate::fused::{HostSlot, HostVecs, Kernels, WithKernels};
 use crate::hyper::Hyperparameters;
 use crate::state::{dtype_name, Meta, OptimizerState, SlotReader, SlotWriter, VarMeta};
 
@@ -118,6 +118,19 @@ pub trait Rule: Sized + Send + fmt::Debug + 'static {
     fn fused_slots(&self, p: &Self::Params) -> Option<&'static [&'static str]> {
         let _ = p;
         None
+    }
+
+    /// The host vectors of the fused kernel's state of `var` after `t` steps, in the order
+    /// [`fused_update`](Rule::fused_update) takes them: each one's shape (its length is the
+    /// shape's element count) and the slot it is saved as, if it is part of the saved state at
+    /// `t`. By default one vector of the variable's shape per name of
+    /// [`fused_slots`](Rule::fused_slots). AdaShift keeps per-tensor scalars (shape `()`) and a
+    /// window of gradients that is saved only as far as it is filled; a vector without a slot is
+    /// restored as zeros.
+    fn fused_layout(&self, p: &Self::Params, var: &Var, t: u64) -> Vec<HostSlot> {
+        let _ = t;
+        let names = self.fused_slots(p).unwrap_or_default();
+        names.iter().map(|name| HostSlot::saved(name, var.shape().clone())).collect()
     }
 
     /// The fused update of one variable in place, bit-identical to [`update`](Rule::update).
@@ -232,9 +245,12 @@ impl<R: Rule> Optim<R> {
                 None => {}
                 Some(SlotState::Tensors(state)) => self.rule.save(&self.params, state, &mut out)?,
                 Some(SlotState::Host(host)) => {
-                    let names = self.rule.fused_slots(&self.params).unwrap_or_default();
-                    for (name, tensor) in names.iter().zip(host.to_tensors(slot.var.shape())?) {
-                        out.put(name, &tensor)?;
+                    let layout = self.rule.fused_layout(&self.params, &slot.var, slot.step);
+                    let shapes: Vec<_> = layout.iter().map(|s| s.shape.clone()).collect();
+                    for (host_slot, tensor) in layout.iter().zip(host.to_tensors_shaped(&shapes)?) {
+                        if let Some(name) = &host_slot.name {
+                            out.put(name, &tensor)?;
+                        }
                     }
                 }
                 #[cfg(feature = "cuda")]
@@ -296,8 +312,14 @@ impl<R: Rule> Optim<R> {
                     ))
                 }
                 t if self.fused_for(var) => {
-                    let names = self.rule.fused_slots(&self.params).unwrap_or_default();
-                    let tensors = names.iter().map(|name| input.take_like_var(name)).collect::<Result<Vec<_>>>()?;
+                    let layout = self.rule.fused_layout(&self.params, var, t);
+                    let tensors = layout
+                        .iter()
+                        .map(|slot| match &slot.name {
+                            Some(name) => input.take(name, slot.shape.clone()),
+                            None => Tensor::zeros(slot.shape.clone(), var.dtype(), &candle::Device::Cpu),
+                        })
+                        .collect::<Result<Vec<_>>>()?;
                     Some(SlotState::Host(HostVecs::from_tensors(&tensors).map_err(|e| {
                         candle::Error::Msg(format!("optimizer state: variable {index} after {t} steps: {e}"))
                     })?))
@@ -421,8 +443,10 @@ impl<R: Rule> candle_nn::optim::Optimizer for Optim<R> {
                     Some(names) if cuda && crate::fused::cuda::launch::takes(*kernels, var) => {
                         SlotState::Device(crate::fused::cuda::launch::DeviceVecs::zeros(var, names.len())?)
                     }
-                    Some(names) if kernels.fused_for(var) => {
-                        SlotState::Host(HostVecs::zeros(var.dtype(), names.len(), var.elem_count())?)
+                    Some(_) if kernels.fused_for(var) => {
+                        let lens: Vec<usize> =
+                            rule.fused_layout(params, var, 0).iter().map(|slot| slot.shape.elem_count()).collect();
+                        SlotState::Host(HostVecs::zeros_of(var.dtype(), &lens)?)
                     }
                     _ => SlotState::Tensors(rule.init(params, var)?),
                 }),
@@ -533,6 +557,9 @@ impl<R: Rule, P: VariantOf<R>> Rule for Variant<R, P> {
     }
     fn fused_slots(&self, p: &P) -> Option<&'static [&'static str]> {
         self.base.fused_slots(p.as_ref())
+    }
+    fn fused_layout(&self, p: &P, var: &Var, t: u64) -> Vec<HostSlot> {
+        self.base.fused_layout(p.as_ref(), var, t)
     }
     fn fused_update(&self, p: &P, s: &Self::Scalars, var: &Var, grad: &Tensor, host: &mut HostVecs) -> Result<()> {
         self.base.fused_update(p.as_ref(), s, var, grad, host)

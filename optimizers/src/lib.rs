@@ -58,7 +58,7 @@
 //!
 //! The element-wise update is what a fused kernel replaces: a rule may name the host state
 //! vectors of one and run it ([`Rule::fused_slots`], [`Rule::fused_update`]), fed with the same
-//! scalars. Every optimizer but AdaShift has one on the CPU (see [`fused`]), bit-identical to the
+//! scalars. Every optimizer has one on the CPU (see [`fused`]), bit-identical to the
 //! tensor path; [`Kernels::Auto`] takes it where it applies, [`Kernels::TensorOps`] never.
 //!
 //! [`hyper`] (hyperparameter values, the params structs' trait, range checks and spec errors)

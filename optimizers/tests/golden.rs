@@ -105,16 +105,13 @@ fn trajectory(file: &GoldenFile, kernels: optimizers::Kernels) -> candle::Result
 #[test]
 fn both_paths_replay_every_trajectory_to_the_same_bits() {
     // The kernel and the tensor ops, on the recorded gradients of every golden case: the same
-    // parameters after every step, to the last bit; and the kernel is taken by every optimizer
-    // that has one (all but AdaShift).
+    // parameters after every step, to the last bit; and every optimizer takes its kernel.
     for path in common::golden_fixtures() {
         let file = GoldenFile::load(&path).unwrap();
         let (fused, taken) = trajectory(&file, optimizers::Kernels::Auto).unwrap();
         let (tensors, none) = trajectory(&file, optimizers::Kernels::TensorOps).unwrap();
         assert_eq!(none, 0, "{}", file.case);
-        if file.optimizer.name != "adashift" {
-            assert_eq!(taken, file.params.len(), "{}: the fused kernel was not taken", file.case);
-        }
+        assert_eq!(taken, file.params.len(), "{}: the fused kernel was not taken", file.case);
         for (i, (a, b)) in fused.iter().zip(&tensors).enumerate() {
             let (step, param) = (i / file.params.len() + 1, i % file.params.len());
             assert!(a == b, "{} ({}): parameter {param} differs after step {step}", file.case, file.dtype);

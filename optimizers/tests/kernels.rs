@@ -67,6 +67,23 @@ fn specs() -> Vec<OptimizerSpec> {
         spec("adai").with("lr", 0.1),
         spec("adai").with("lr", 0.1).with("weight_decay", 5e-4).with("beta0", 0.5),
         spec("adaiw").with("lr", 0.1).with("weight_decay", 5e-2),
+        // AdaShift: both variants, every phi (max / mean: per-tensor reductions in candle's
+        // order), windows that fill within the run (12 steps) or are saved half full (6), 1.
+        spec("adashift").with("lr", 0.01),
+        spec("adashift").with("lr", 0.01).with("keep_num", 3),
+        spec("adashift").with("lr", 0.01).with("keep_num", 3).with("phi", "mean"),
+        spec("adashift").with("lr", 0.01).with("keep_num", 3).with("phi", "none").with("beta1", 0.5),
+        spec("adashift").with("lr", 0.01).with("keep_num", 6).with("phi", "none"),
+        spec("adashift").with("lr", 0.01).with("keep_num", 1).with("phi", "mean").with("eps", 1e-6),
+        spec("adashift").with("lr", 0.01).with("keep_num", 3).with("variant", "pytorch-optimizer"),
+        spec("adashift").with("lr", 0.01).with("keep_num", 3).with("variant", "pytorch-optimizer").with("phi", "mean"),
+        spec("adashift").with("lr", 0.01).with("keep_num", 6).with("variant", "pytorch-optimizer").with("phi", "none"),
+        spec("adashift")
+            .with("lr", 0.01)
+            .with("keep_num", 1)
+            .with("variant", "pytorch-optimizer")
+            .with("phi", "none")
+            .with("beta2", 0.9),
     ]
 }
 

@@ -24,15 +24,17 @@
 //! | `radam` | [`radam`] | [`radam::RAdamStep`] | `m`, `v` |
 //! | `diffgrad` | [`diffgrad`] | [`diffgrad::DiffGradStep`] | `m`, `v`, `previous_grad` |
 //! | `adai`, `adaiw` (two passes, a global mean) | [`adai`] | [`adai::AdaiStep`] (+ the mean, the rule's `Global`) | `m`, `v`, `beta1_prod` |
+//! | `adashift` (both variants, every `phi`) | [`adashift`] | [`AdaShiftStep`](crate::adashift::AdaShiftStep) | `v`, `z`, `b2p` (`tf`) or `v`, `m`; a ring of `keep_num` gradients `window.i` |
 //!
-//! AdaShift has none: its state is a window of whole gradients (the tensor path keeps the
-//! gradient tensors themselves) and, for `phi = max / mean`, per-tensor scalars, which the
-//! per-element host vectors of this module do not hold; it runs on the tensor ops.
+//! Most kernels keep one vector of the parameter's length per slot; a rule whose state is shaped
+//! otherwise describes it with [`Rule::fused_layout`](crate::core::Rule::fused_layout): AdaShift's
+//! per-tensor scalars (`phi = max / mean`) are one-element vectors saved with shape `()`, and its
+//! window is saved only as far as it is filled, so that a state moves between the paths.
 //!
-//! Where a tensor-path op is a reduction (Adai's `sum_all`), the kernel reproduces candle's CPU
-//! summation order ([`adai::candle_sum_f32`]); `exp` (diffGrad) is the same `f32::exp` /
-//! `f64::exp` candle calls (for f32 a vectorised copy of glibc's `expf` that checks itself
-//! against `f32::exp` on first use, [`exp`]); candle's `maximum` / `minimum` / `clamp` are
+//! Where a tensor-path op is a reduction (Adai's `sum_all`, AdaShift's `max_all` / `mean_all`),
+//! the kernel reproduces candle's CPU order ([`adai::candle_sum_f32`]); `exp` (diffGrad) is the
+//! same `f32::exp` / `f64::exp` candle calls (for f32 a vectorised copy of glibc's `expf` that
+//! checks itself against `f32::exp` on first use, [`exp`]); candle's `maximum` / `minimum` / `clamp` are
 //! `Real::maximum` / `Real::minimum` (the same comparison, so the same result for NaN).
 
 pub mod adabelief;
@@ -40,6 +42,7 @@ pub mod adabound;
 pub mod adai;
 pub mod adam;
 pub mod adamod;
+pub mod adashift;
 pub mod cuda;
 pub mod diffgrad;
 pub mod exp;
@@ -234,12 +237,38 @@ pub enum HostVecs {
     F64(Vec<Vec<f64>>),
 }
 
+/// One host vector of a fused kernel's state (see
+/// [`Rule::fused_layout`](crate::core::Rule::fused_layout)): its shape, and the slot it is saved
+/// as (`None`: not part of the saved state, restored as zeros).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostSlot {
+    pub name: Option<String>,
+    pub shape: Shape,
+}
+
+impl HostSlot {
+    /// A vector saved as slot `name`.
+    pub fn saved(name: &str, shape: Shape) -> Self {
+        Self { name: Some(name.to_string()), shape }
+    }
+
+    /// A vector that the saved state does not hold (yet).
+    pub fn unsaved(shape: Shape) -> Self {
+        Self { name: None, shape }
+    }
+}
+
 impl HostVecs {
     /// `count` vectors of `len` zeros.
     pub fn zeros(dtype: DType, count: usize, len: usize) -> Result<Self> {
+        Self::zeros_of(dtype, &vec![len; count])
+    }
+
+    /// One vector of zeros per length of `lens`.
+    pub fn zeros_of(dtype: DType, lens: &[usize]) -> Result<Self> {
         match dtype {
-            DType::F32 => Ok(Self::F32(vec![vec![0.0; len]; count])),
-            DType::F64 => Ok(Self::F64(vec![vec![0.0; len]; count])),
+            DType::F32 => Ok(Self::F32(lens.iter().map(|&len| vec![0.0; len]).collect())),
+            DType::F64 => Ok(Self::F64(lens.iter().map(|&len| vec![0.0; len]).collect())),
             other => candle::bail!("no fused kernel for {other:?}"),
         }
     }
@@ -262,6 +291,26 @@ impl HostVecs {
         match self {
             Self::F32(vecs) => vecs.iter().map(|v| Tensor::from_slice(v, shape, &Device::Cpu)).collect(),
             Self::F64(vecs) => vecs.iter().map(|v| Tensor::from_slice(v, shape, &Device::Cpu)).collect(),
+        }
+    }
+
+    /// Rotates the vectors `range` by one to the left (the first becomes the last): a ring's
+    /// oldest vector becomes its newest, without moving the data.
+    pub fn rotate_left(&mut self, range: std::ops::Range<usize>) {
+        match self {
+            Self::F32(vecs) => vecs[range].rotate_left(1),
+            Self::F64(vecs) => vecs[range].rotate_left(1),
+        }
+    }
+
+    /// The vectors as CPU tensors, each of its own shape (copies), to save them.
+    pub fn to_tensors_shaped(&self, shapes: &[Shape]) -> Result<Vec<Tensor>> {
+        if shapes.len() != self.len() {
+            candle::bail!("fused state: {} host vectors, {} shapes", self.len(), shapes.len())
+        }
+        match self {
+            Self::F32(vecs) => vecs.iter().zip(shapes).map(|(v, s)| Tensor::from_slice(v, s, &Device::Cpu)).collect(),
+            Self::F64(vecs) => vecs.iter().zip(shapes).map(|(v, s)| Tensor::from_slice(v, s, &Device::Cpu)).collect(),
         }
     }
 

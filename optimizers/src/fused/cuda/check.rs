@@ -46,6 +46,8 @@ pub fn specs() -> Vec<OptimizerSpec> {
         s("adashift").with("lr", 0.01).with("keep_num", 3).with("phi", "mean"),
         s("adashift").with("lr", 0.01).with("keep_num", 3).with("phi", "none"),
         s("adashift").with("lr", 0.01).with("keep_num", 1).with("variant", "pytorch-optimizer"),
+        s("adashift").with("lr", 0.01).with("keep_num", 3).with("variant", "pytorch-optimizer").with("phi", "mean"),
+        s("adashift").with("lr", 0.01).with("keep_num", 3).with("variant", "pytorch-optimizer").with("phi", "none"),
     ]
 }
 
