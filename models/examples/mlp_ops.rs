@@ -1,7 +1,11 @@
 //! The MNIST MLP's step (784-256-256-10, ReLU, batch 64, f32) part by part, candle's ops against
 //! the fused layers of `models::linear`, alternating in one process (medians of `N` rounds):
 //!
-//!     cargo run --release -p models --example mlp_ops [-- N]
+//!     MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 \
+//!         cargo run --release -p models --example mlp_ops [-- N]
+//!
+//! The environment gives glibc the settings `tasks::init_process` gives the `optbench` binary
+//! (freed memory kept in the heap); the example sets candle's thread-pool spin limit as it does.
 //!
 //! Parts: each layer's forward (linear + ReLU), the cross-entropy forward, and the backward of
 //! the whole step. The optimizer's update is not included (`cargo bench -p tasks --bench
@@ -49,6 +53,10 @@ fn step(layers: &[candle_nn::Linear], x: &Tensor, y: &Tensor, fused: bool) -> Re
 }
 
 fn main() -> Result<()> {
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        // Before any other thread exists, as in `tasks::init_process`.
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1000");
+    }
     let rounds: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(300);
     let device = Device::Cpu;
     let params = Params::new(SeededRng::new(0), DType::F32, &device);
