@@ -23,6 +23,7 @@ pub mod googlenet;
 pub mod inception;
 pub mod init;
 pub mod layers;
+pub mod linear;
 pub mod lstm;
 pub mod mlp;
 pub mod norm;

@@ -16,7 +16,8 @@
 use candle::{Module, ModuleT, Result, Tensor};
 use candle_nn::Linear;
 
-use crate::init::{linear, ParamBuilder};
+use crate::init::{linear as init_linear, ParamBuilder};
+use crate::linear::linear;
 
 /// The activation between layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +67,7 @@ impl Init {
 
     fn linear(self, b: &ParamBuilder, inputs: usize, outputs: usize) -> Result<Linear> {
         match self {
-            Self::PyTorch => linear(b, inputs, outputs, true),
+            Self::PyTorch => init_linear(b, inputs, outputs, true),
             Self::Normal { weight_std, bias_std } => {
                 let weight = b.normal("weight", (outputs, inputs), weight_std)?;
                 let bias = if bias_std > 0.0 {
@@ -113,10 +114,21 @@ impl ModuleT for Mlp {
         let mut x = xs.flatten_from(1)?;
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x)?;
-            if i < last {
-                x = self.activation.apply(x)?;
-            }
+            let activate = i < last;
+            x = match layer.bias() {
+                // The fused layer ([`crate::linear`]) applies ReLU itself.
+                Some(bias) => {
+                    let relu = activate && self.activation == Activation::Relu;
+                    let y = linear(&x, layer.weight(), bias, relu)?;
+                    if activate && !relu {
+                        self.activation.apply(y)?
+                    } else {
+                        y
+                    }
+                }
+                None if activate => self.activation.apply(layer.forward(&x)?)?,
+                None => layer.forward(&x)?,
+            };
         }
         Ok(x)
     }
@@ -148,6 +160,40 @@ mod tests {
         let params = Params::new(SeededRng::new(1), DType::F32, &Device::Cpu);
         Mlp::new(&params.root(), &[784, 10], Activation::None)?;
         assert_eq!(params.count(), 7_850);
+        Ok(())
+    }
+
+    #[test]
+    fn fused_layers_give_candles_outputs_and_gradients() -> Result<()> {
+        // The same network through candle's `Linear` and activation ops: the reference.
+        for activation in [Activation::Relu, Activation::Tanh] {
+            let params = Params::new(SeededRng::new(4), DType::F64, &Device::Cpu);
+            let mlp = Mlp::new(&params.root(), &[784, 256, 256, 10], activation)?;
+            let x = Tensor::new(&SeededRng::new(5).normal_vec(64 * 784, 0.0, 1.0)[..], &Device::Cpu)?
+                .to_dtype(DType::F64)?
+                .reshape((64, 1, 28, 28))?;
+            let reference = {
+                let mut h = x.flatten_from(1)?;
+                for (i, layer) in mlp.layers.iter().enumerate() {
+                    h = layer.forward(&h)?;
+                    if i + 1 < mlp.layers.len() {
+                        h = activation.apply(h)?;
+                    }
+                }
+                h
+            };
+            let ours = mlp.forward_t(&x, true)?;
+            let diff = (&ours - &reference)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()?;
+            assert!(diff < 1e-12, "{activation:?}: logits differ by {diff}");
+            let labels = Tensor::new(&(0..64u32).map(|i| i % 10).collect::<Vec<_>>()[..], &Device::Cpu)?;
+            let g_ours = candle_nn::loss::cross_entropy(&ours, &labels)?.backward()?;
+            let g_ref = candle_nn::loss::cross_entropy(&reference, &labels)?.backward()?;
+            for (name, var) in params.named_trainable() {
+                let (a, e) = (g_ours.get(var.as_tensor()).unwrap(), g_ref.get(var.as_tensor()).unwrap());
+                let diff = (a - e)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()?;
+                assert!(diff < 1e-12, "{activation:?}: d{name} differs by {diff}");
+            }
+        }
         Ok(())
     }
 
