@@ -11,7 +11,12 @@
 //! input grad:   dx_n = col2im(W^T (CKK x Cout) . dout_n (Cout x L))
 //! kernel grad:  dW   = sum_n dout_n (Cout x L) . cols(x_n)^T (L x CKK)
 //! ```
-//! with `L = Hout Wout` and `CKK = Cin k k`. Other devices and dtypes use candle's `conv2d`.
+//! with `L = Hout Wout` and `CKK = Cin k k`. When a plane is small (ResNet-18's last stages at
+//! CIFAR size: L = 64 and 16), one image per GEMM packs the kernel or streams the kernel
+//! gradient for too little work, so `G` images go side by side into one (CKK x G L) matrix
+//! (`group_size`): for the kernel gradient the sum over images then runs inside the GEMM, in
+//! a different order than one GEMM per image (equal at the rounding level; the tests' tolerances
+//! hold). Other devices and dtypes use candle's `conv2d`.
 //! The tests below check values and gradients against candle's.
 
 use candle::{CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor};
