@@ -5,6 +5,7 @@
 //! rows for PyTorch; run the two alternately and compare ratios.
 //!
 //! `RAYON_NUM_THREADS=2 cargo run --release -p models --example resnet18_ops [-- --batch 128 --reps 5]`
+//! (`OPTBENCH_CONV_GROUP_COLUMNS=1` times the convolutions with one image per GEMM).
 
 use std::time::Instant;
 

@@ -156,6 +156,8 @@ fn col2im<T: Float>(cols: &[T], g: &Geometry, x: &mut [T], ld: usize) {
 /// GEMM columns wanted per product. Below this a product packs the kernel (Cout x CKK) or
 /// streams the kernel gradient for too little work: ResNet-18's last stage has L = 16 columns
 /// per image for a 512 x 4608 kernel, so one image per GEMM moved 9.4 MB for 75 MFLOP.
+/// `OPTBENCH_CONV_GROUP_COLUMNS` (read once) overrides the 512, for timing programs: 1 gives
+/// one image per GEMM, the layout before grouping.
 fn group_columns() -> usize {
     static COLUMNS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *COLUMNS
