@@ -11,7 +11,12 @@
 //! input grad:   dx_n = col2im(W^T (CKK x Cout) . dout_n (Cout x L))
 //! kernel grad:  dW   = sum_n dout_n (Cout x L) . cols(x_n)^T (L x CKK)
 //! ```
-//! with `L = Hout Wout` and `CKK = Cin k k`. Other devices and dtypes use candle's `conv2d`.
+//! with `L = Hout Wout` and `CKK = Cin k k`. When a plane is small (ResNet-18's last stages at
+//! CIFAR size: L = 64 and 16), one image per GEMM packs the kernel or streams the kernel
+//! gradient for too little work, so `G` images go side by side into one (CKK x G L) matrix
+//! (`group_size`): for the kernel gradient the sum over images then runs inside the GEMM, in
+//! a different order than one GEMM per image (equal at the rounding level; the tests' tolerances
+//! hold). Other devices and dtypes use candle's `conv2d`.
 //! The tests below check values and gradients against candle's.
 
 use candle::{CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor};
@@ -79,13 +84,16 @@ fn with_scratch<T: Float, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
     })
 }
 
-fn im2col<T: Float>(x: &[T], g: &Geometry, cols: &mut [T]) {
+/// Lays image `x` (Cin x H x W) out as its (CKK x L) im2col matrix into `cols`, whose rows are
+/// `ld` apart: `ld = L` for one image, `G L` for the `j`-th of `G` images side by side (`cols`
+/// then starts at column `j L`).
+fn im2col<T: Float>(x: &[T], g: &Geometry, cols: &mut [T], ld: usize) {
     let l = g.l();
     for c in 0..g.c_in {
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ky in 0..g.k {
             for kx in 0..g.k {
-                let row = &mut cols[((c * g.k + ky) * g.k + kx) * l..][..l];
+                let row = &mut cols[((c * g.k + ky) * g.k + kx) * ld..][..l];
                 let (lo, hi, first) = g.columns(kx);
                 for oy in 0..g.h_out {
                     let iy = (oy * g.stride + ky) as isize - g.pad as isize;
@@ -110,14 +118,15 @@ fn im2col<T: Float>(x: &[T], g: &Geometry, cols: &mut [T]) {
     }
 }
 
-fn col2im<T: Float>(cols: &[T], g: &Geometry, x: &mut [T]) {
+/// The adjoint of [`im2col`]: sums the (CKK x L) matrix `cols` (rows `ld` apart) into image `x`.
+fn col2im<T: Float>(cols: &[T], g: &Geometry, x: &mut [T], ld: usize) {
     x.fill(T::zero());
     let l = g.l();
     for c in 0..g.c_in {
         let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ky in 0..g.k {
             for kx in 0..g.k {
-                let row = &cols[((c * g.k + ky) * g.k + kx) * l..][..l];
+                let row = &cols[((c * g.k + ky) * g.k + kx) * ld..][..l];
                 let (lo, hi, first) = g.columns(kx);
                 if lo >= hi {
                     continue;
@@ -144,17 +153,72 @@ fn col2im<T: Float>(cols: &[T], g: &Geometry, x: &mut [T]) {
     }
 }
 
+/// GEMM columns wanted per product. Below this a product packs the kernel (Cout x CKK) or
+/// streams the kernel gradient for too little work: ResNet-18's last stage has L = 16 columns
+/// per image for a 512 x 4608 kernel, so one image per GEMM moved 9.4 MB for 75 MFLOP.
+/// `OPTBENCH_CONV_GROUP_COLUMNS` (read once) overrides the 512, for timing programs: 1 gives
+/// one image per GEMM, the layout before grouping.
+fn group_columns() -> usize {
+    static COLUMNS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COLUMNS
+        .get_or_init(|| std::env::var("OPTBENCH_CONV_GROUP_COLUMNS").ok().and_then(|v| v.parse().ok()).unwrap_or(512))
+}
+
+/// Images per GEMM: enough for [`group_columns`] columns, but at least one group per thread.
+fn group_size(g: &Geometry) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    group_columns().div_ceil(g.l().max(1)).min(g.n.div_ceil(threads)).max(1)
+}
+
+/// Copies the `imgs` (rows x L) planes of `per_image` (image-major) into the (rows x imgs L)
+/// matrix `wide`, image `j` at columns `j L..`.
+fn to_wide<T: Float>(per_image: &[T], wide: &mut [T], (rows, l, imgs): (usize, usize, usize)) {
+    for j in 0..imgs {
+        for r in 0..rows {
+            wide[r * imgs * l + j * l..][..l].copy_from_slice(&per_image[(j * rows + r) * l..][..l]);
+        }
+    }
+}
+
+/// The inverse of [`to_wide`].
+fn from_wide<T: Float>(wide: &[T], per_image: &mut [T], (rows, l, imgs): (usize, usize, usize)) {
+    for j in 0..imgs {
+        for r in 0..rows {
+            per_image[(j * rows + r) * l..][..l].copy_from_slice(&wide[r * imgs * l + j * l..][..l]);
+        }
+    }
+}
+
+/// `cols` (CKK x imgs L): the im2col matrices of `imgs` images of `x` side by side.
+fn im2col_wide<T: Float>(x: &[T], g: &Geometry, cols: &mut [T], imgs: usize) {
+    let image = g.c_in * g.h * g.w;
+    for j in 0..imgs {
+        im2col(&x[j * image..(j + 1) * image], g, &mut cols[j * g.l()..], imgs * g.l());
+    }
+}
+
 fn forward<T: Float>(x: &[T], w: &[T], g: &Geometry) -> (Vec<T>, Shape) {
     let (l, ckk, image) = (g.l(), g.ckk(), g.c_in * g.h * g.w);
+    let group = group_size(g);
     let mut out = output(g.n * g.c_out * l);
-    out.par_chunks_mut(g.c_out * l).enumerate().for_each(|(i, out_n)| {
-        let x_n = &x[i * image..(i + 1) * image];
-        if g.pointwise() {
-            matmul((g.c_out, l, ckk), out_n, (l, 1), false, w, (ckk, 1), x_n, (l, 1), Threads::One);
-        } else {
+    out.par_chunks_mut(group * g.c_out * l).enumerate().for_each(|(gi, out_g)| {
+        let imgs = out_g.len() / (g.c_out * l);
+        let x_g = &x[gi * group * image..][..imgs * image];
+        let wide = imgs * l;
+        if imgs == 1 && g.pointwise() {
+            matmul((g.c_out, l, ckk), out_g, (l, 1), false, w, (ckk, 1), x_g, (l, 1), Threads::One);
+        } else if imgs == 1 {
             with_scratch(ckk * l, |cols: &mut [T]| {
-                im2col(x_n, g, cols);
-                matmul((g.c_out, l, ckk), out_n, (l, 1), false, w, (ckk, 1), cols, (l, 1), Threads::One);
+                im2col(x_g, g, cols, l);
+                matmul((g.c_out, l, ckk), out_g, (l, 1), false, w, (ckk, 1), cols, (l, 1), Threads::One);
+            });
+        } else {
+            // (Cout x G L) = W . [cols(x_1) .. cols(x_G)], then back to image-major.
+            with_scratch((ckk + g.c_out) * wide, |buf: &mut [T]| {
+                let (cols, prod) = buf.split_at_mut(ckk * wide);
+                im2col_wide(x_g, g, cols, imgs);
+                matmul((g.c_out, wide, ckk), prod, (wide, 1), false, w, (ckk, 1), cols, (wide, 1), Threads::One);
+                from_wide(prod, out_g, (g.c_out, l, imgs));
             });
         }
     });
@@ -163,48 +227,86 @@ fn forward<T: Float>(x: &[T], w: &[T], g: &Geometry) -> (Vec<T>, Shape) {
 
 fn grad_input<T: Float>(dout: &[T], w: &[T], g: &Geometry) -> (Vec<T>, Shape) {
     let (l, ckk, image) = (g.l(), g.ckk(), g.c_in * g.h * g.w);
+    let group = group_size(g);
     let mut dx = output(g.n * image);
-    dx.par_chunks_mut(image).enumerate().for_each(|(i, dx_n)| {
-        let dout_n = &dout[i * g.c_out * l..(i + 1) * g.c_out * l];
+    dx.par_chunks_mut(group * image).enumerate().for_each(|(gi, dx_g)| {
+        let imgs = dx_g.len() / image;
+        let dout_g = &dout[gi * group * g.c_out * l..][..imgs * g.c_out * l];
+        let wide = imgs * l;
         // W^T: element (r, o) of the (CKK x Cout) matrix is W[o * CKK + r].
-        if g.pointwise() {
-            matmul((ckk, l, g.c_out), dx_n, (l, 1), false, w, (1, ckk), dout_n, (l, 1), Threads::One);
-        } else {
+        if imgs == 1 && g.pointwise() {
+            matmul((ckk, l, g.c_out), dx_g, (l, 1), false, w, (1, ckk), dout_g, (l, 1), Threads::One);
+        } else if imgs == 1 {
             with_scratch(ckk * l, |cols: &mut [T]| {
-                matmul((ckk, l, g.c_out), cols, (l, 1), false, w, (1, ckk), dout_n, (l, 1), Threads::One);
-                col2im(cols, g, dx_n);
+                matmul((ckk, l, g.c_out), cols, (l, 1), false, w, (1, ckk), dout_g, (l, 1), Threads::One);
+                col2im(cols, g, dx_g, l);
+            });
+        } else {
+            // [dcols_1 .. dcols_G] (CKK x G L) = W^T . [dout_1 .. dout_G], each col2im'ed.
+            with_scratch((ckk + g.c_out) * wide, |buf: &mut [T]| {
+                let (cols, d_wide) = buf.split_at_mut(ckk * wide);
+                to_wide(dout_g, d_wide, (g.c_out, l, imgs));
+                matmul((ckk, wide, g.c_out), cols, (wide, 1), false, w, (1, ckk), d_wide, (wide, 1), Threads::One);
+                for (j, dx_n) in dx_g.chunks_mut(image).enumerate() {
+                    col2im(&cols[j * l..], g, dx_n, wide);
+                }
             });
         }
     });
     (dx, Shape::from((g.n, g.c_in, g.h, g.w)))
 }
 
+/// `dW = sum_n dout_n cols(x_n)^T`: each thread sums one contiguous run of image groups (the
+/// groups of [`group_size`], one GEMM each, whose inner dimension runs over the group's images),
+/// then the threads' sums are added in thread order. The summation order thus depends on the
+/// group size and the thread count (not on scheduling), and differs from a per-image sum at
+/// the rounding level.
 fn grad_kernel<T: Float>(x: &[T], dout: &[T], g: &Geometry) -> (Vec<T>, Shape) {
     let (l, ckk, image) = (g.l(), g.ckk(), g.c_in * g.h * g.w);
-    let dw = (0..g.n)
+    let group = group_size(g);
+    let groups = g.n.div_ceil(group);
+    let threads = rayon::current_num_threads().max(1);
+    let per_thread = groups.div_ceil(threads).max(1);
+    let size = g.c_out * ckk;
+    let partial: Vec<Vec<T>> = (0..groups.div_ceil(per_thread))
         .into_par_iter()
-        .fold(
-            || vec![T::zero(); g.c_out * ckk],
-            |mut acc, i| {
-                let x_n = &x[i * image..(i + 1) * image];
-                let dout_n = &dout[i * g.c_out * l..(i + 1) * g.c_out * l];
+        .map(|t| {
+            let mut acc = output(size);
+            for (k, gi) in (t * per_thread..((t + 1) * per_thread).min(groups)).enumerate() {
+                let (lo, hi) = (gi * group, ((gi + 1) * group).min(g.n));
+                let imgs = hi - lo;
+                let (x_g, dout_g) = (&x[lo * image..hi * image], &dout[lo * g.c_out * l..hi * g.c_out * l]);
+                let accumulate = k > 0;
                 // cols^T: element (l, r) of the (L x CKK) matrix is cols[r * L + l].
-                if g.pointwise() {
-                    matmul((g.c_out, ckk, l), &mut acc, (ckk, 1), true, dout_n, (l, 1), x_n, (1, l), Threads::One);
-                } else {
+                if imgs == 1 && g.pointwise() {
+                    let dims = (g.c_out, ckk, l);
+                    matmul(dims, &mut acc, (ckk, 1), accumulate, dout_g, (l, 1), x_g, (1, l), Threads::One);
+                } else if imgs == 1 {
                     with_scratch(ckk * l, |cols: &mut [T]| {
-                        im2col(x_n, g, cols);
-                        matmul((g.c_out, ckk, l), &mut acc, (ckk, 1), true, dout_n, (l, 1), cols, (1, l), Threads::One);
+                        im2col(x_g, g, cols, l);
+                        let dims = (g.c_out, ckk, l);
+                        matmul(dims, &mut acc, (ckk, 1), accumulate, dout_g, (l, 1), cols, (1, l), Threads::One);
+                    });
+                } else {
+                    // dW += [dout_lo .. dout_hi] (Cout x G L) . [cols(x_lo) .. cols(x_hi)]^T.
+                    let wide = imgs * l;
+                    with_scratch((ckk + g.c_out) * wide, |buf: &mut [T]| {
+                        let (cols, d_wide) = buf.split_at_mut(ckk * wide);
+                        im2col_wide(x_g, g, cols, imgs);
+                        to_wide(dout_g, d_wide, (g.c_out, l, imgs));
+                        let dims = (g.c_out, ckk, wide);
+                        matmul(dims, &mut acc, (ckk, 1), accumulate, d_wide, (wide, 1), cols, (1, wide), Threads::One);
                     });
                 }
-                acc
-            },
-        )
-        .reduce_with(|mut a, b| {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-            a
+            }
+            acc
         })
-        .unwrap_or_else(|| vec![T::zero(); g.c_out * ckk]);
+        .collect();
+    let mut partial = partial.into_iter();
+    let mut dw = partial.next().unwrap_or_else(|| vec![T::zero(); size]);
+    for p in partial {
+        dw.par_iter_mut().zip(p.par_iter()).for_each(|(a, &b)| *a += b);
+    }
     (dw, Shape::from((g.c_out, g.c_in, g.k, g.k)))
 }
 
@@ -227,10 +329,12 @@ impl CustomOp2 for ConvOp {
     fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, dout: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let dout = dout.contiguous()?;
         // Recorded ops (not `_no_bwd`): with `CANDLE_GRAD_DO_NOT_DETACH=1` the gradients are
-        // themselves differentiable (WGAN-GP's penalty); otherwise candle detaches them.
-        let dx = dout.apply_op2(w, GradInputOp(self.0))?;
-        let dw = x.apply_op2(&dout, GradKernelOp(self.0))?;
-        Ok((Some(dx), Some(dw)))
+        // themselves differentiable (WGAN-GP's penalty); otherwise candle detaches them. An
+        // operand that is neither a variable nor computed from one (a network's input) gets
+        // no gradient: candle would drop it.
+        let dx = if x.track_op() { Some(dout.apply_op2(w, GradInputOp(self.0))?) } else { None };
+        let dw = if w.track_op() { Some(x.apply_op2(&dout, GradKernelOp(self.0))?) } else { None };
+        Ok((dx, dw))
     }
 }
 
@@ -315,6 +419,33 @@ pub fn conv2d_input_gradient(
     }
     let g = Geometry { n, c_in, h, w: wd, c_out, k, stride, pad: padding, h_out, w_out };
     dout.contiguous()?.apply_op2(&w.contiguous()?, GradInputOp(g))
+}
+
+/// The gradient with respect to the kernel (Cout, Cin, k, k) of the convolution of `x` (N, Cin,
+/// H, W) at `stride` and `padding` whose output gradient is `dout` (N, Cout, Hout, Wout): the op
+/// above on the CPU in f32 / f64 (recorded, differentiable), candle's autograd of its `conv2d`
+/// elsewhere. For timing programs and second-order uses.
+pub fn conv2d_kernel_gradient(x: &Tensor, dout: &Tensor, k: usize, stride: usize, padding: usize) -> Result<Tensor> {
+    let (n, c_in, h, wd) = x.dims4()?;
+    let (n_out, c_out, h_out, w_out) = dout.dims4()?;
+    let fits = |size: usize, out: usize| size + 2 * padding >= k && (size + 2 * padding - k) / stride + 1 == out;
+    if n != n_out || !fits(h, h_out) || !fits(wd, w_out) {
+        candle::bail!(
+            "conv2d kernel gradient: input {:?}, output gradient {:?}, kernel {k}, stride {stride}, padding {padding} \
+             do not fit",
+            x.dims(),
+            dout.dims()
+        )
+    }
+    let cpu_float = x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64);
+    if !cpu_float {
+        let w = candle::Var::zeros((c_out, c_in, k, k), x.dtype(), x.device())?;
+        let y = x.detach().conv2d(w.as_tensor(), padding, stride, 1, 1)?;
+        let grads = (y * dout.detach())?.sum_all()?.backward()?;
+        return grads.get(w.as_tensor()).cloned().ok_or_else(|| candle::Error::Msg("no kernel gradient".into()));
+    }
+    let g = Geometry { n, c_in, h, w: wd, c_out, k, stride, pad: padding, h_out, w_out };
+    x.contiguous()?.apply_op2(&dout.contiguous()?, GradKernelOp(g))
 }
 
 /// `nn.Conv2d` without groups or dilation: weight (Cout, Cin, k, k), optional bias.
@@ -534,6 +665,20 @@ mod tests {
     }
 
     #[test]
+    fn a_constant_input_gets_no_gradient_and_the_kernel_still_does() -> Result<()> {
+        let x = normal(&[3, 2, 5, 5], 1)?;
+        let kernel = candle::Var::from_tensor(&normal(&[4, 2, 3, 3], 2)?)?;
+        let weights = normal(&[3, 4, 5, 5], 3)?;
+        let g1 = (conv2d(&x, kernel.as_tensor(), 1, 1)? * &weights)?.sum_all()?.backward()?;
+        let g2 = (x.conv2d(kernel.as_tensor(), 1, 1, 1, 1)? * &weights)?.sum_all()?.backward()?;
+        assert!(g1.get(&x).is_none());
+        let reference = g2.get(kernel.as_tensor()).unwrap();
+        assert!(max_diff(g1.get(kernel.as_tensor()).unwrap(), reference)? < 1e-9);
+        assert!(max_diff(&conv2d_kernel_gradient(&x, &weights, 3, 1, 1)?, reference)? < 1e-9);
+        Ok(())
+    }
+
+    #[test]
     fn values_and_gradients_equal_candles_conv2d() -> Result<()> {
         // (batch, cin, h, w, cout, k, stride, padding)
         for &(n, ci, h, w, co, k, s, p) in &[
@@ -543,6 +688,11 @@ mod tests {
             (2, 6, 6, 6, 3, 1, 2, 0),
             (1, 3, 12, 12, 4, 7, 2, 3),
             (2, 2, 4, 4, 2, 3, 1, 0),
+            // Small planes over many images: several images per GEMM (`group_size`), the
+            // last group partial, pointwise included.
+            (8, 4, 4, 4, 6, 3, 1, 1),
+            (9, 5, 4, 4, 3, 1, 2, 0),
+            (7, 3, 3, 3, 4, 1, 1, 0),
         ] {
             let x = candle::Var::from_tensor(&normal(&[n, ci, h, w], 1)?)?;
             let kernel = candle::Var::from_tensor(&normal(&[co, ci, k, k], 2)?)?;

@@ -15,6 +15,7 @@
 //! Each takes a `width` (or growth) that scales its channels, so that tests and CPU runs can use
 //! small versions of the same architecture.
 
+pub mod activation;
 pub mod conv;
 mod cpu;
 pub mod dcgan;

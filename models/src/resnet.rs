@@ -71,7 +71,7 @@ impl ModuleT for BasicBlock {
             Some((c, bn)) => bn.forward_t(&c.forward(xs)?, train)?,
             None => xs.clone(),
         };
-        (out + short)?.relu()
+        crate::activation::add_relu(&out, &short)
     }
 }
 
