@@ -445,12 +445,12 @@ impl<R: Rule> candle_nn::optim::Optimizer for Optim<R> {
                     }
                 }
                 #[cfg(feature = "cuda")]
-                SlotState::Device(buffers) if R::WHOLE_MODEL => {
-                    whole_model_device.push((scalars, &*var, grad.clone(), buffers))
-                }
-                #[cfg(feature = "cuda")]
                 SlotState::Device(buffers) => {
-                    crate::fused::cuda::launch::update(R::NAME, &*params, &scalars, t, var, grad, buffers)?
+                    if R::WHOLE_MODEL {
+                        whole_model_device.push((scalars, &*var, grad.clone(), buffers))
+                    } else {
+                        crate::fused::cuda::launch::update(R::NAME, &*params, &scalars, t, var, grad, buffers)?
+                    }
                 }
                 SlotState::Tensors(state) => {
                     // Detached: a gradient that carries a graph (a GAN's penalty is built from
