@@ -24,6 +24,7 @@
 //! CPU) runs on the tensor ops.
 
 use candle::{DType, Result, Tensor, Var};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::core::{value, FusedStep, Optim, Rule, Step};
@@ -171,21 +172,27 @@ impl Rule for AdaiRule {
     /// Pass 1 of the kernel: the second moments, and their bias-corrected mean, summed as the
     /// tensor path sums them (each variable's sum in candle's order, to f64, in visit order).
     fn fused_pre_pass(&self, _: &ParamsAdai, steps: &mut [FusedStep<'_, AdaiStep>]) -> Result<Option<Tensor>> {
+        // Each variable's sum on one thread, the variables in parallel, then added in visit order.
+        let sums = steps
+            .par_iter_mut()
+            .map(|step| {
+                step.grad = step.grad.contiguous()?;
+                let moments = AdaiMoments { step: &step.scalars, sum: Default::default() };
+                fused::apply("adai", step.var, &step.grad, &moments, step.host)?;
+                let Some(sum) = moments.sum.into_inner().unwrap_or_else(|e| e.into_inner()) else {
+                    candle::bail!("adai: the fused pre-pass left no sum")
+                };
+                Ok((sum * (1.0 / step.scalars.bc2) + 0.0, step.grad.elem_count()))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut total: Option<f64> = None;
         let mut count = 0usize;
-        for step in steps.iter_mut() {
-            step.grad = step.grad.contiguous()?;
-            let moments = AdaiMoments { step: &step.scalars, sum: Default::default() };
-            fused::apply("adai", step.var, &step.grad, &moments, step.host)?;
-            let Some(sum) = moments.sum.into_inner().unwrap_or_else(|e| e.into_inner()) else {
-                candle::bail!("adai: the fused pre-pass left no sum")
-            };
-            let sum = sum * (1.0 / step.scalars.bc2) + 0.0;
+        for (sum, elements) in sums {
             total = Some(match total {
                 None => sum,
                 Some(total) => total + sum,
             });
-            count += step.grad.elem_count();
+            count += elements;
         }
         total.map(|total| Tensor::new(total * (1.0 / count as f64) + 0.0, &candle::Device::Cpu)).transpose()
     }

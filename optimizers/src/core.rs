@@ -405,7 +405,13 @@ impl<R: Rule> WithKernels for Optim<R> {
             .map(|(index, var)| Slot { index, var, step: 0, state: None })
             .collect();
         // A whole-model pre-pass runs on one path: the kernel's where every variable takes it.
-        let kernels = if R::WHOLE_MODEL && !slots.iter().all(|slot| kernels.fused_for(&slot.var)) {
+        let all = |takes: &dyn Fn(&Var) -> bool| slots.iter().all(|slot| takes(&slot.var));
+        #[cfg(feature = "cuda")]
+        let on_cuda = crate::fused::cuda::launch::supports_whole_model::<R::Scalars>()
+            && all(&|var| crate::fused::cuda::launch::takes(kernels, var));
+        #[cfg(not(feature = "cuda"))]
+        let on_cuda = false;
+        let kernels = if R::WHOLE_MODEL && !on_cuda && !all(&|var| kernels.fused_for(var)) {
             Kernels::TensorOps
         } else {
             kernels
@@ -432,6 +438,8 @@ impl<R: Rule> candle_nn::optim::Optimizer for Optim<R> {
         });
         let mut whole_model = Vec::new();
         let mut whole_model_fused = Vec::new();
+        #[cfg(feature = "cuda")]
+        let mut whole_model_device = Vec::new();
         for visit in visits {
             let (Slot { var, step, state, .. }, grad) = visit?;
             *step += 1;
@@ -462,7 +470,11 @@ impl<R: Rule> candle_nn::optim::Optimizer for Optim<R> {
                 }
                 #[cfg(feature = "cuda")]
                 SlotState::Device(buffers) => {
-                    crate::fused::cuda::launch::update(R::NAME, &*params, &scalars, t, var, grad, buffers)?
+                    if R::WHOLE_MODEL {
+                        whole_model_device.push((scalars, &*var, grad.clone(), buffers))
+                    } else {
+                        crate::fused::cuda::launch::update(R::NAME, &*params, &scalars, t, var, grad, buffers)?
+                    }
                 }
                 SlotState::Tensors(state) => {
                     // Detached: a gradient that carries a graph (a GAN's penalty is built from
@@ -482,6 +494,10 @@ impl<R: Rule> candle_nn::optim::Optimizer for Optim<R> {
             for step in whole_model {
                 rule.update(params, step, &global)?;
             }
+        }
+        #[cfg(feature = "cuda")]
+        if R::WHOLE_MODEL && !whole_model_device.is_empty() {
+            crate::fused::cuda::launch::whole_model_update(R::NAME, &mut whole_model_device)?;
         }
         if R::WHOLE_MODEL && !whole_model_fused.is_empty() {
             let global = rule.fused_pre_pass(params, &mut whole_model_fused)?;

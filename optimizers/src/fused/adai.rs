@@ -6,8 +6,10 @@
 //! [`candle_sum_f64`]), so that the global mean, and with it every parameter, is bit-identical
 //! to the tensor path's. It only reads: pass 2 ([`AdaiUpdate`]) computes the same second moment
 //! again (the same operations, so the same bits) and writes it with the rest, which saves a
-//! write and a read of `v`. candle's f32 sum keeps 32 running sums, in two cache lines per block
-//! of 32 elements; two threads take 16 each, so that the ordered reduction runs in parallel.
+//! write and a read of `v`. candle's f32 sum keeps 32 running sums, one per element of each block
+//! of 32; one thread keeps all 32 (two threads with 16 each would both read every cache line),
+//! and the variables of a model are summed in parallel. Both loops run in the widest vectors
+//! of the CPU (AVX-512 or AVX2, chosen at run time; the same operations, so the same bits).
 
 use super::{ema, Kernel, Real};
 use crate::parts::WeightDecay;
@@ -105,45 +107,91 @@ impl<T: Real> Moment<'_, T> {
         let g = if L2 { self.grad[i] + (self.param[i] * c.wd + c.zero) } else { self.grad[i] };
         ema(self.v[i], g * g, c.beta2, c.one_minus_beta2)
     }
-
-    /// The 16 new second moments from element `i` on.
-    #[inline(always)]
-    fn block<const L2: bool>(&self, i: usize) -> [T; 16] {
-        let c = &self.c;
-        let (p, g, v) = (&self.param[i..i + 16], &self.grad[i..i + 16], &self.v[i..i + 16]);
-        std::array::from_fn(|l| {
-            let g = if L2 { g[l] + (p[l] * c.wd + c.zero) } else { g[l] };
-            ema(v[l], g * g, c.beta2, c.one_minus_beta2)
-        })
-    }
 }
 
 /// The sum of pass 1's second moments in the order of candle's AVX2 `vec_sum` (see
-/// [`candle_sum_f32`]): 32 running sums over the blocks of 32, two threads with 16 each for
-/// large tensors, then candle's reduction and the rest in order.
+/// [`candle_sum_f32`]): 32 running sums over the blocks of 32, then candle's reduction and the
+/// rest in order. On one thread: the 32 sums cover every 128 bytes, so that two threads with
+/// 16 sums each would each read every cache line (the hardware fetches lines in pairs); a probe
+/// of the two patterns on this project's 2-core machine (11 M f32, loaded) took 93 ms with two
+/// threads and 43 ms with one. Several variables' sums run in parallel instead
+/// ([`AdaiRule`](crate::adai::AdaiRule)'s pre-pass).
 fn lane_sum<T: Real, const L2: bool>(x: &Moment<'_, T>) -> T {
     let n = x.v.len();
     let np = n & !31;
-    let lanes = |from: usize| {
-        let mut acc = [x.c.zero; 16];
-        for block in (0..np).step_by(32) {
-            let values = x.block::<L2>(block + from);
-            for l in 0..16 {
-                acc[l] = acc[l] + values[l];
-            }
-        }
-        acc
+    let acc = match Isa::detect() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: this CPU has AVX-512F.
+        Isa::Avx512 => unsafe { lanes_avx512::<T, L2>(x, np) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: this CPU has AVX2.
+        Isa::Avx2 => unsafe { lanes_avx2::<T, L2>(x, np) },
+        _ => lanes::<T, L2>(x, np),
     };
-    let (low, high) =
-        if n >= super::PARALLEL_FROM { rayon::join(|| lanes(0), || lanes(16)) } else { (lanes(0), lanes(16)) };
-    let acc = |q: usize| if q < 16 { low[q] } else { high[q - 16] };
-    let r: [T; 8] = std::array::from_fn(|l| (acc(l) + acc(8 + l)) + (acc(16 + l) + acc(24 + l)));
+    let r: [T; 8] = std::array::from_fn(|l| (acc[l] + acc[8 + l]) + (acc[16 + l] + acc[24 + l]));
     let t0: [T; 4] = std::array::from_fn(|l| r[l] + r[l + 4]);
     let mut sum = (t0[0] + t0[1]) + (t0[2] + t0[3]);
     for i in np..n {
         sum = sum + x.at::<L2>(i);
     }
     sum
+}
+
+/// candle's 32 running sums over the first `np` elements (a multiple of 32): each a chain of
+/// adds in element order, the 32 chains side by side (two AVX-512 vectors, four AVX2 ones).
+#[inline(always)]
+fn lanes<T: Real, const L2: bool>(x: &Moment<'_, T>, np: usize) -> [T; 32] {
+    let c = &x.c;
+    let mut acc = [c.zero; 32];
+    fn blocks<T>(s: &[T], np: usize) -> impl Iterator<Item = Option<&[T; 32]>> {
+        s[..np].chunks_exact(32).map(|b| b.try_into().ok())
+    }
+    for ((p, g), v) in blocks(x.param, np).zip(blocks(x.grad, np)).zip(blocks(x.v, np)) {
+        let (Some(p), Some(g), Some(v)) = (p, g, v) else { unreachable!("blocks of 32") };
+        for l in 0..32 {
+            let g = if L2 { g[l] + (p[l] * c.wd + c.zero) } else { g[l] };
+            acc[l] = acc[l] + ema(v[l], g * g, c.beta2, c.one_minus_beta2);
+        }
+    }
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn lanes_avx512<T: Real, const L2: bool>(x: &Moment<'_, T>, np: usize) -> [T; 32] {
+    lanes::<T, L2>(x, np)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn lanes_avx2<T: Real, const L2: bool>(x: &Moment<'_, T>, np: usize) -> [T; 32] {
+    lanes::<T, L2>(x, np)
+}
+
+/// The widest vector instructions of this CPU, for the loops of this module: the same IEEE
+/// operations in any width (Rust never contracts a product and a sum into a fused
+/// multiply-add, nor reorders a sum), so every width gives the same bits. Without them the
+/// build's baseline (SSE2) runs 4 lanes of f32 and divides 4 at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    Avx512,
+    Avx2,
+    Baseline,
+}
+
+impl Isa {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Baseline
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -196,6 +244,52 @@ const L2: u8 = 1;
 const SHRINK: u8 = 2;
 
 fn kernel<T: Real, const DECAY: u8, const FIRST: bool>(
+    param: &mut [T],
+    grad: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    prod: &mut [T],
+    c: Consts<T>,
+) {
+    match Isa::detect() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: this CPU has AVX-512F.
+        Isa::Avx512 => unsafe { update_avx512::<T, DECAY, FIRST>(param, grad, m, v, prod, c) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: this CPU has AVX2.
+        Isa::Avx2 => unsafe { update_avx2::<T, DECAY, FIRST>(param, grad, m, v, prod, c) },
+        _ => update::<T, DECAY, FIRST>(param, grad, m, v, prod, c),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn update_avx512<T: Real, const DECAY: u8, const FIRST: bool>(
+    param: &mut [T],
+    grad: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    prod: &mut [T],
+    c: Consts<T>,
+) {
+    update::<T, DECAY, FIRST>(param, grad, m, v, prod, c)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn update_avx2<T: Real, const DECAY: u8, const FIRST: bool>(
+    param: &mut [T],
+    grad: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    prod: &mut [T],
+    c: Consts<T>,
+) {
+    update::<T, DECAY, FIRST>(param, grad, m, v, prod, c)
+}
+
+#[inline(always)]
+fn update<T: Real, const DECAY: u8, const FIRST: bool>(
     param: &mut [T],
     grad: &[T],
     m: &mut [T],
@@ -289,7 +383,7 @@ mod tests {
                 assert_eq!(ours.to_bits(), candle32.to_bits(), "f32, {len} elements");
             }
             assert_eq!(candle_sum_f64(&x64).to_bits(), candle64.to_bits(), "f64, {len} elements");
-            // Pass 1's sum (two threads for large tensors) against the tensor path's.
+            // Pass 1's sum (in the widest vectors of this CPU) against the tensor path's.
             for l2 in [false, true] {
                 let step = AdaiStep {
                     lr: 0.1,

@@ -22,6 +22,7 @@ use super::Source;
 use crate::amsgrad::AmsGradStep;
 use crate::fused::adabelief::AdaBeliefStep;
 use crate::fused::adabound::AdaBoundStep;
+use crate::fused::adai::AdaiStep;
 use crate::fused::adam::{AdamStep, TfAmsGradStep};
 use crate::fused::adamod::AdaModStep;
 use crate::fused::diffgrad::DiffGradStep;
@@ -59,7 +60,7 @@ fn kernel_types() -> [TypeId; 9] {
 
 /// Whether a rule with hyperparameters `P` and scalars `S` has a CUDA kernel.
 pub fn supports<P: Any, S: Any>() -> bool {
-    kernel_types().contains(&TypeId::of::<S>())
+    kernel_types().contains(&TypeId::of::<S>()) || supports_whole_model::<S>()
 }
 
 /// Whether `var` gets the CUDA kernel of a rule that has one: a contiguous f32 or f64
@@ -402,4 +403,202 @@ fn launch<T: DeviceRepr + WithDType + Suffix>(
     unsafe { builder.launch(LaunchConfig::for_num_elems(elements)) }.w()?;
     LAUNCHES.fetch_add(1, Ordering::Relaxed);
     Ok(())
+}
+
+// ---- Adai / AdaiW (`adai.cu`): a whole-model step.
+
+/// Threads per block of `adai.cu` (its `ADAI_THREADS`), and the most blocks of one variable's
+/// partial sums.
+const ADAI_THREADS: u32 = 256;
+const ADAI_MAX_BLOCKS: u32 = 1024;
+
+/// Whether a whole-model rule with scalars `S` has CUDA kernels (its variables then keep their
+/// state on the GPU and go through [`whole_model_update`]).
+pub fn supports_whole_model<S: Any>() -> bool {
+    TypeId::of::<S>() == TypeId::of::<AdaiStep>()
+}
+
+/// One variable of a whole-model step on the GPU: its scalars, the variable, its gradient and
+/// its state.
+pub type WholeModelStep<'a, S> = (S, &'a Var, Tensor, &'a mut DeviceVecs);
+
+/// Adai's step on the GPU over every variable with a gradient (all on one device): per variable
+/// the partial sums of the new second moments and their fold into the running total (in visit
+/// order, on the device's stream), then per variable the update with the mean.
+pub fn whole_model_update<S: Any>(name: &'static str, steps: &mut [WholeModelStep<'_, S>]) -> Result<()> {
+    let Some((_, _, _, first)) = steps.first() else { return Ok(()) };
+    let device = first.device.clone();
+    let total = RefCell::new(device.alloc_zeros::<f64>(1)?);
+    let mut count = 0usize;
+    for (k, (scalars, var, grad, state)) in steps.iter_mut().enumerate() {
+        if state.device.id() != device.id() {
+            candle::bail!("{name}: the CUDA kernels need every variable on one GPU")
+        }
+        *grad = grad.contiguous()?;
+        let pass = AdaiPass::Partial { total: &total, first: k == 0 };
+        let op = AdaiOp { name, pass, s: adai_scalars(scalars)?, state: RefCell::new(&mut **state) };
+        var.as_tensor().inplace_op2(grad, &op)?;
+        count += var.elem_count();
+    }
+    let inv_count = 1.0 / count as f64;
+    for (scalars, var, grad, state) in steps.iter_mut() {
+        let pass = AdaiPass::Update { total: &total, inv_count };
+        let op = AdaiOp { name, pass, s: adai_scalars(scalars)?, state: RefCell::new(&mut **state) };
+        var.as_tensor().inplace_op2(grad, &op)?;
+    }
+    Ok(())
+}
+
+fn adai_scalars<S: Any>(scalars: &S) -> Result<AdaiStep> {
+    match (scalars as &dyn Any).downcast_ref::<AdaiStep>() {
+        Some(s) => Ok(*s),
+        None => candle::bail!("no whole-model CUDA kernel for scalars {}", std::any::type_name::<S>()),
+    }
+}
+
+enum AdaiPass<'a> {
+    /// The partial sums and their fold into `total` (set by the first variable).
+    Partial { total: &'a RefCell<CudaSlice<f64>>, first: bool },
+    /// The update with the mean `total / count`.
+    Update { total: &'a RefCell<CudaSlice<f64>>, inv_count: f64 },
+}
+
+/// One pass over one variable, as a candle in-place op on the parameter's storage with the
+/// gradient as operand (how the kernels reach the buffers of both).
+struct AdaiOp<'a, 'b> {
+    name: &'static str,
+    pass: AdaiPass<'a>,
+    s: AdaiStep,
+    state: RefCell<&'b mut DeviceVecs>,
+}
+
+impl candle::InplaceOp2 for AdaiOp<'_, '_> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cpu_fwd(&self, _: &mut CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> Result<()> {
+        candle::bail!("{}: the CUDA kernel was given a CPU variable", self.name)
+    }
+
+    fn cuda_fwd(&self, s1: &mut CudaStorage, l1: &Layout, s2: &CudaStorage, l2: &Layout) -> Result<()> {
+        let (param, grad) = (contiguous(l1, "parameter")?, contiguous(l2, "gradient")?);
+        let mut state = self.state.borrow_mut();
+        let DeviceVecs { device, vecs } = &mut **state;
+        match vecs {
+            Buffers::F32(s) => {
+                self.launch(device, s1.as_cuda_slice_mut::<f32>()?, param, s2.as_cuda_slice::<f32>()?, grad, s)
+            }
+            Buffers::F64(s) => {
+                self.launch(device, s1.as_cuda_slice_mut::<f64>()?, param, s2.as_cuda_slice::<f64>()?, grad, s)
+            }
+        }
+    }
+}
+
+impl AdaiOp<'_, '_> {
+    fn launch<T: DeviceRepr + WithDType + Suffix>(
+        &self,
+        device: &CudaDevice,
+        param: &mut CudaSlice<T>,
+        param_range: std::ops::Range<usize>,
+        grad: &CudaSlice<T>,
+        grad_range: std::ops::Range<usize>,
+        state: &mut [CudaSlice<T>],
+    ) -> Result<()> {
+        let n = param_range.len();
+        let [m, v, prod] = state else { candle::bail!("CUDA kernel adai: {} state buffers, not 3", state.len()) };
+        if grad_range.len() != n || [&*m, &*v, &*prod].iter().any(|s| s.len() != n) {
+            candle::bail!(
+                "CUDA kernel adai: parameter of {n} elements, gradient of {}, state of {}",
+                grad_range.len(),
+                m.len()
+            )
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let elements = u32::try_from(n)
+            .map_err(|_| candle::Error::Msg(format!("CUDA kernel adai: {n} elements, at most 2^32 - 1")))?;
+        let ptx = ptx(&super::ADAI)?;
+        let func =
+            |kernel: &str| device.get_or_load_custom_func(&format!("{kernel}_{}", T::SUFFIX), "optbench_adai", &ptx);
+        let s = &self.s;
+        let (mode, decay) = decay_mode(s.decay, s.lr);
+        let real = T::from_f64;
+        let (zero, beta2, omb2, decay) = (real(0.0), real(s.beta2), real(1.0 - s.beta2), real(decay));
+        let n = n as u64;
+        let grad = grad.slice(grad_range);
+        let threads = |blocks: u32| LaunchConfig {
+            grid_dim: (blocks, 1, 1),
+            block_dim: (ADAI_THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        match self.pass {
+            AdaiPass::Partial { total, first } => {
+                let blocks = elements.div_ceil(ADAI_THREADS).clamp(1, ADAI_MAX_BLOCKS);
+                let mut partial = device.alloc_zeros::<f64>(blocks as usize)?;
+                let param = param.slice(param_range);
+                let partial_fn = func("adai_partial")?;
+                let mut builder = partial_fn.builder();
+                builder.arg(&n);
+                builder.arg(&param);
+                builder.arg(&grad);
+                builder.arg(&*v);
+                builder.arg(&mut partial);
+                builder.arg(&mode);
+                builder.arg(&zero);
+                builder.arg(&beta2);
+                builder.arg(&omb2);
+                builder.arg(&decay);
+                // SAFETY: `adai_partial`'s parameters are (u64 n, const T* param, const T* grad,
+                // const T* v, double* partial, int mode, T zero, T beta2, T omb2, T wd), the
+                // buffers hold n elements, `partial` one sum per block of ADAI_THREADS threads.
+                unsafe { builder.launch(threads(blocks)) }.w()?;
+                let mut total = total.borrow_mut();
+                let (first, inv_bc2) = (i32::from(first), 1.0 / s.bc2);
+                let fold_fn = func("adai_fold")?;
+                let mut builder = fold_fn.builder();
+                builder.arg(&partial);
+                builder.arg(&blocks);
+                builder.arg(&mut *total);
+                builder.arg(&first);
+                builder.arg(&inv_bc2);
+                // SAFETY: `adai_fold`'s parameters are (const double* partial, unsigned blocks,
+                // double* total, int first, double inv_bc2), `partial` holds `blocks` sums and
+                // `total` one; one block of ADAI_THREADS threads.
+                unsafe { builder.launch(threads(1)) }.w()?;
+                LAUNCHES.fetch_add(2, Ordering::Relaxed);
+            }
+            AdaiPass::Update { total, inv_count } => {
+                let total = total.borrow();
+                let first = i32::from(s.first);
+                let reals =
+                    [zero, beta2, omb2, real(1.0 / s.bc2), real(-s.beta0), real(1.0 - s.eps), real(s.lr), decay];
+                let mut param = param.slice_mut(param_range);
+                let update_fn = func("adai")?;
+                let mut builder = update_fn.builder();
+                builder.arg(&n);
+                builder.arg(&mut param);
+                builder.arg(&grad);
+                builder.arg(m);
+                builder.arg(v);
+                builder.arg(prod);
+                builder.arg(&*total);
+                builder.arg(&inv_count);
+                builder.arg(&mode);
+                builder.arg(&first);
+                for r in &reals {
+                    builder.arg(r);
+                }
+                // SAFETY: `adai`'s parameters are (u64 n, T* param, const T* grad, T* m, T* v,
+                // T* prod, const double* total, double inv_count, int mode, int first, T zero,
+                // T beta2, T omb2, T inv_bc2, T minus_beta0, T max_beta1, T lr, T decay), every
+                // buffer holds n elements, `total` one.
+                unsafe { builder.launch(LaunchConfig::for_num_elems(elements)) }.w()?;
+                LAUNCHES.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
 }

@@ -1,7 +1,8 @@
-//! CUDA kernels of the fused updates: one launch per variable and step, the optimizer state in
-//! buffers on the GPU, the same per-step scalars as the CPU kernels (each rule's
-//! [`Scalars`](crate::core::Rule::Scalars)) and the same IEEE operations in the same order as
-//! candle's own CUDA kernels on the tensor path (see `common.cuh`).
+//! CUDA kernels of the fused updates: one launch per variable and step (Adai: three, for its
+//! whole-model mean), the optimizer state in buffers on the GPU, the same per-step scalars as
+//! the CPU kernels (each rule's [`Scalars`](crate::core::Rule::Scalars)) and the same IEEE
+//! operations in the same order as candle's own CUDA kernels on the tensor path (see
+//! `common.cuh`).
 //!
 //! The kernel sources ([`SOURCES`]: one `.cu` file per CPU kernel file of `fused/`, with the
 //! same name) are compiled with NVRTC at first use, once per process, and loaded once per
@@ -49,8 +50,13 @@ pub const RADAM: Source = Source { name: "radam", code: include_str!("radam.cu")
 /// diffGrad (`fused/diffgrad.rs`).
 pub const DIFFGRAD: Source = Source { name: "diffgrad", code: include_str!("diffgrad.cu"), kernels: &["diffgrad"] };
 
+/// Adai / AdaiW (`fused/adai.rs`): the partial sums of the whole-model mean, their fold, the
+/// update (three launches per variable, see `adai.cu`).
+pub const ADAI: Source =
+    Source { name: "adai", code: include_str!("adai.cu"), kernels: &["adai_partial", "adai_fold", "adai"] };
+
 /// Every kernel source.
-pub const SOURCES: &[&Source] = &[&ADAM, &SGD, &ADABELIEF, &ADAMOD, &ADABOUND, &RADAM, &DIFFGRAD];
+pub const SOURCES: &[&Source] = &[&ADAM, &SGD, &ADABELIEF, &ADAMOD, &ADABOUND, &RADAM, &DIFFGRAD, &ADAI];
 
 /// The NVRTC options of every source: IEEE division and square root, no flush to zero, and
 /// no contraction of a product and a sum into a fused multiply-add (`common.cuh` writes the
