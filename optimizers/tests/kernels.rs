@@ -239,3 +239,25 @@ fn states_move_between_the_paths_mid_run() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn adai_sums_its_blocks_in_parallel_to_the_tensor_paths_bits() -> Result<()> {
+    // Adai's global mean sums each variable by blocks of 2^16 elements (`blocked_sum`): one
+    // block, several with a shorter last one, an exact multiple, and with L2 (the pass-1 term).
+    let block = optimizers::parts::moments::SUM_BLOCK;
+    let shapes = vec![vec![3, block], vec![2 * block + 17], vec![900], vec![block]];
+    for dtype in [DType::F32, DType::F64] {
+        for spec in [
+            OptimizerSpec::new("adai").with("lr", 0.1),
+            OptimizerSpec::new("adaiw").with("lr", 0.1).with("weight_decay", 5e-2),
+            OptimizerSpec::new("adai").with("lr", 0.1).with("weight_decay", 5e-4),
+        ] {
+            let (fused, _) = run(&spec, Kernels::Auto, dtype, &shapes, 3)?;
+            let (tensors, _) = run(&spec, Kernels::TensorOps, dtype, &shapes, 3)?;
+            for (k, (a, b)) in fused.iter().zip(&tensors).enumerate() {
+                assert_eq!(bits(a), bits(b), "{spec} {dtype:?}: tensor {k} differs in {} elements", differ(a, b));
+            }
+        }
+    }
+    Ok(())
+}

@@ -2,16 +2,21 @@
 //! of `adai.rs`'s tensor path, element by element.
 //!
 //! Pass 1 ([`AdaiMoments`], over every variable with a gradient) computes the new second
-//! moment and sums it in exactly candle's CPU summation order ([`candle_sum_f32`],
-//! [`candle_sum_f64`]), so that the global mean, and with it every parameter, is bit-identical
-//! to the tensor path's. It only reads: pass 2 ([`AdaiUpdate`]) computes the same second moment
+//! moment and sums it as the tensor path does ([`blocked_sum`](crate::parts::moments::blocked_sum):
+//! blocks of 2^16 elements, each in exactly candle's CPU summation order, [`candle_sum_f32`],
+//! [`candle_sum_f64`], then the blocks in f64), so that the global mean, and with it every
+//! parameter, is bit-identical to the tensor path's. The blocks are summed in parallel, and the
+//! variables too. Pass 1 only reads: pass 2 ([`AdaiUpdate`]) computes the same second moment
 //! again (the same operations, so the same bits) and writes it with the rest, which saves a
-//! write and a read of `v`. candle's f32 sum keeps 32 running sums, one per element of each block
-//! of 32; one thread keeps all 32 (two threads with 16 each would both read every cache line),
-//! and the variables of a model are summed in parallel. Both loops run in the widest vectors
+//! write and a read of `v`. candle's f32 sum keeps 32 running sums, one per element of each
+//! block of 32; one thread keeps all 32 of a block (two threads with 16 each would both read
+//! every cache line). Both loops run in the widest vectors
 //! of the CPU (AVX-512 or AVX2, chosen at run time; the same operations, so the same bits).
 
+use rayon::prelude::*;
+
 use super::{ema, Kernel, Real};
+use crate::parts::moments::SUM_BLOCK;
 use crate::parts::WeightDecay;
 
 /// The per-step scalars of an Adai update (the rule's `Scalars`), computed once per variable
@@ -62,25 +67,43 @@ impl Kernel for AdaiMoments<'_> {
             one_minus_beta2: T::of(1.0 - self.step.beta2),
             wd: l2::<T>(self.step).unwrap_or(T::of(0.0)),
         };
-        let x = Moment { param, grad, v, c };
-        let sum = match (T::candle_sum_lanes(), l2::<T>(self.step).is_some()) {
-            (Some(1), false) => (0..x.v.len()).fold(c.zero, |s, i| s + x.at::<false>(i)).to_f64(),
-            (Some(1), true) => (0..x.v.len()).fold(c.zero, |s, i| s + x.at::<true>(i)).to_f64(),
-            (Some(32), false) => lane_sum::<T, false>(&x).to_f64(),
-            (Some(32), true) => lane_sum::<T, true>(&x).to_f64(),
-            // An order this crate does not know (f32 off x86-64): candle sums a copy.
-            _ => {
-                let values: Vec<f64> = (0..x.v.len()).map(|i| x.at::<true>(i).to_f64()).collect();
-                let sum = candle::Tensor::from_vec(values, x.v.len(), &candle::Device::Cpu)
-                    .and_then(|t| t.to_dtype(candle::DType::F32)?.sum_all()?.to_dtype(candle::DType::F64)?.to_scalar());
-                sum.unwrap_or(f64::NAN)
-            }
+        // The blocks of `blocked_sum`, in parallel, each in candle's order; then in f64, in order.
+        let (param, v): (&[T], &[T]) = (param, v);
+        let (n, l2) = (v.len(), l2::<T>(self.step).is_some());
+        let block_sum = |b: usize| {
+            let r = b * SUM_BLOCK..n.min((b + 1) * SUM_BLOCK);
+            let x = Moment { param: &param[r.clone()], grad: &grad[r.clone()], v: &v[r], c };
+            candle_order_sum(&x, l2)
         };
+        let blocks: Vec<f64> = if n <= SUM_BLOCK {
+            vec![block_sum(0)]
+        } else {
+            (0..n.div_ceil(SUM_BLOCK)).into_par_iter().map(block_sum).collect()
+        };
+        let sum = if blocks.len() == 1 { blocks[0] } else { blocks.iter().fold(0.0, |s, &b| s + b) };
         *self.sum.lock().unwrap_or_else(|e| e.into_inner()) = Some(sum);
     }
 
     fn chunked(&self) -> bool {
         false
+    }
+}
+
+/// The sum of the new second moments of `x` in candle's `sum_all` order for `x`'s type, to f64.
+fn candle_order_sum<T: Real>(x: &Moment<'_, T>, l2: bool) -> f64 {
+    let zero = x.c.zero;
+    match (T::candle_sum_lanes(), l2) {
+        (Some(1), false) => (0..x.v.len()).fold(zero, |s, i| s + x.at::<false>(i)).to_f64(),
+        (Some(1), true) => (0..x.v.len()).fold(zero, |s, i| s + x.at::<true>(i)).to_f64(),
+        (Some(32), false) => lane_sum::<T, false>(x).to_f64(),
+        (Some(32), true) => lane_sum::<T, true>(x).to_f64(),
+        // An order this crate does not know (f32 off x86-64): candle sums a copy.
+        _ => {
+            let values: Vec<f64> = (0..x.v.len()).map(|i| x.at::<true>(i).to_f64()).collect();
+            let sum = candle::Tensor::from_vec(values, x.v.len(), &candle::Device::Cpu)
+                .and_then(|t| t.to_dtype(candle::DType::F32)?.sum_all()?.to_dtype(candle::DType::F64)?.to_scalar());
+            sum.unwrap_or(f64::NAN)
+        }
     }
 }
 
@@ -114,8 +137,8 @@ impl<T: Real> Moment<'_, T> {
 /// rest in order. On one thread: the 32 sums cover every 128 bytes, so that two threads with
 /// 16 sums each would each read every cache line (the hardware fetches lines in pairs); a probe
 /// of the two patterns on this project's 2-core machine (11 M f32, loaded) took 93 ms with two
-/// threads and 43 ms with one. Several variables' sums run in parallel instead
-/// ([`AdaiRule`](crate::adai::AdaiRule)'s pre-pass).
+/// threads and 43 ms with one. The blocks of one variable, and several variables, run in
+/// parallel instead.
 fn lane_sum<T: Real, const L2: bool>(x: &Moment<'_, T>) -> T {
     let n = x.v.len();
     let np = n & !31;
@@ -401,13 +424,14 @@ mod tests {
                     let t = |x: &[f32]| Tensor::from_slice(x, len, &Device::Cpu);
                     let (p, v) = (t(&p)?, t(&v)?);
                     let g = if l2 { (t(&g)? + p.affine(0.01, 0.0)?)? } else { t(&g)? };
-                    crate::parts::moments::ema_sq(&v, &g, 0.99)?.sum_all()?.to_scalar::<f32>()?
+                    let v = crate::parts::moments::ema_sq(&v, &g, 0.99)?;
+                    crate::parts::moments::blocked_sum(&v)?.to_scalar::<f64>()?
                 };
                 let moments = AdaiMoments { step: &step, sum: Default::default() };
                 let (mut m, mut v, mut prod) = (vec![0.0; len], v, vec![0.0; len]);
                 moments.run(&mut p, &g, &mut [&mut m, &mut v, &mut prod]);
                 let ours = moments.sum.into_inner().unwrap().unwrap();
-                assert_eq!(ours.to_bits(), f64::from(expected).to_bits(), "pass 1, l2 {l2}, {len} elements");
+                assert_eq!(ours.to_bits(), expected.to_bits(), "pass 1, l2 {l2}, {len} elements");
             }
         }
         Ok(())

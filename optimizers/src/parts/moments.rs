@@ -8,7 +8,7 @@
 //! m <- beta1 m + (1 - beta1) g;   v <- beta2 v + (1 - beta2) g²;   amsgrad: vmax <- max(vmax, v)
 //! ```
 
-use candle::{Result, Tensor, Var};
+use candle::{DType, Result, Tensor, Var};
 
 use crate::state::{SlotReader, SlotWriter};
 
@@ -20,6 +20,30 @@ pub fn ema(avg: &Tensor, x: &Tensor, beta: f64) -> Result<Tensor> {
 /// `beta * avg + (1 - beta) * x²`.
 pub fn ema_sq(avg: &Tensor, x: &Tensor, beta: f64) -> Result<Tensor> {
     avg.affine(beta, 0.0)? + x.sqr()?.affine(1.0 - beta, 0.0)?
+}
+
+/// Elements per block of [`blocked_sum`], a multiple of the 32 running sums of candle's f32
+/// `sum_all`.
+pub const SUM_BLOCK: usize = 1 << 16;
+
+/// The sum of all elements of `x` (f32 or f64), as an f64 scalar, in a fixed order that threads
+/// can share: each block of [`SUM_BLOCK`] elements (the last one shorter) is summed by candle's
+/// `sum` over it in `x`'s type, then the blocks' sums are added in f64, in order. A tensor of at
+/// most one block is candle's `sum_all`. Adai's global mean is this sum, so that its fused kernel
+/// (`fused::adai`) sums the blocks in parallel and still gives the same bits.
+pub fn blocked_sum(x: &Tensor) -> Result<Tensor> {
+    let x = x.flatten_all()?;
+    let n = x.elem_count();
+    let full = n / SUM_BLOCK;
+    let rest = n - full * SUM_BLOCK;
+    if full == 0 {
+        return x.sum_all()?.to_dtype(DType::F64);
+    }
+    let mut sums = vec![x.narrow(0, 0, full * SUM_BLOCK)?.reshape((full, SUM_BLOCK))?.sum(1)?.to_dtype(DType::F64)?];
+    if rest > 0 {
+        sums.push(x.narrow(0, full * SUM_BLOCK, rest)?.sum_all()?.to_dtype(DType::F64)?.reshape(1)?);
+    }
+    Tensor::cat(&sums, 0)?.sum_all()
 }
 
 /// Element-wise `max(a, b)`: the AMSGrad / AMSBound running maximum.
