@@ -94,6 +94,10 @@ fn im2col<T: Float>(x: &[T], g: &Geometry, cols: &mut [T], ld: usize) {
         for ky in 0..g.k {
             for kx in 0..g.k {
                 let row = &mut cols[((c * g.k + ky) * g.k + kx) * ld..][..l];
+                if let Some(shift) = g.shift(ky, kx) {
+                    shifted_copy(plane, row, g, shift);
+                    continue;
+                }
                 let (lo, hi, first) = g.columns(kx);
                 for oy in 0..g.h_out {
                     let iy = (oy * g.stride + ky) as isize - g.pad as isize;
@@ -118,15 +122,76 @@ fn im2col<T: Float>(x: &[T], g: &Geometry, cols: &mut [T], ld: usize) {
     }
 }
 
+/// Where the im2col row of kernel position (ky, kx) is one shifted copy of the input plane: with
+/// stride 1 and `Wout = W` (ResNet's 3x3 convolutions with padding 1), output `(oy, ox)` reads
+/// input `(oy + ky - pad, ox + kx - pad)`, a constant offset in the flattened plane. Then the
+/// output rows `oy0..oy1` whose input row exists are one contiguous copy, apart from the
+/// columns `lo..hi` of each row that fall inside the image: the copy wraps into the next row
+/// there, and those few elements are zeroed after it.
+#[derive(Clone, Copy, Debug)]
+struct Shift {
+    /// Output rows with an input row.
+    oy0: usize,
+    oy1: usize,
+    /// Output columns with an input column.
+    lo: usize,
+    hi: usize,
+    /// `input index - output index`, the same for every valid output.
+    delta: isize,
+}
+
+impl Geometry {
+    fn shift(&self, ky: usize, kx: usize) -> Option<Shift> {
+        if self.stride != 1 || self.w_out != self.w {
+            return None;
+        }
+        let (lo, hi, first) = self.columns(kx);
+        let oy0 = self.pad.saturating_sub(ky).min(self.h_out);
+        let oy1 = (self.h + self.pad).saturating_sub(ky).min(self.h_out).max(oy0);
+        let delta = (ky as isize - self.pad as isize) * self.w as isize + first as isize - lo as isize;
+        (lo < hi && oy0 < oy1).then_some(Shift { oy0, oy1, lo, hi, delta })
+    }
+}
+
+/// [`im2col`]'s row for a [`Shift`]: zeros outside the valid rows and columns, the plane's
+/// shifted elements inside.
+fn shifted_copy<T: Float>(plane: &[T], row: &mut [T], g: &Geometry, s: Shift) {
+    let w = g.w_out;
+    let (a, b) = (s.oy0 * w + s.lo, (s.oy1 - 1) * w + s.hi);
+    row[..a].fill(T::zero());
+    row[b..].fill(T::zero());
+    let start = (a as isize + s.delta) as usize;
+    row[a..b].copy_from_slice(&plane[start..start + (b - a)]);
+    for oy in s.oy0..s.oy1 - 1 {
+        // The columns past `hi` of row oy and before `lo` of row oy + 1 wrapped.
+        row[oy * w + s.hi..(oy + 1) * w + s.lo].fill(T::zero());
+    }
+}
+
 /// The adjoint of [`im2col`]: sums the (CKK x L) matrix `cols` (rows `ld` apart) into image `x`.
-fn col2im<T: Float>(cols: &[T], g: &Geometry, x: &mut [T], ld: usize) {
+/// Where a row is a [`Shift`], its wrapped elements are zeroed in `cols` first and the row is
+/// added in one contiguous run (each element of `x` gets the same terms in the same order,
+/// plus zeros).
+fn col2im<T: Float>(cols: &mut [T], g: &Geometry, x: &mut [T], ld: usize) {
     x.fill(T::zero());
     let l = g.l();
     for c in 0..g.c_in {
         let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ky in 0..g.k {
             for kx in 0..g.k {
-                let row = &cols[((c * g.k + ky) * g.k + kx) * ld..][..l];
+                let row = &mut cols[((c * g.k + ky) * g.k + kx) * ld..][..l];
+                if let Some(s) = g.shift(ky, kx) {
+                    let w = g.w_out;
+                    let (a, b) = (s.oy0 * w + s.lo, (s.oy1 - 1) * w + s.hi);
+                    for oy in s.oy0..s.oy1 - 1 {
+                        row[oy * w + s.hi..(oy + 1) * w + s.lo].fill(T::zero());
+                    }
+                    let start = (a as isize + s.delta) as usize;
+                    for (d, &v) in plane[start..start + (b - a)].iter_mut().zip(&row[a..b]) {
+                        *d += v;
+                    }
+                    continue;
+                }
                 let (lo, hi, first) = g.columns(kx);
                 if lo >= hi {
                     continue;
@@ -248,7 +313,7 @@ fn grad_input<T: Float>(dout: &[T], w: &[T], g: &Geometry) -> (Vec<T>, Shape) {
                 to_wide(dout_g, d_wide, (g.c_out, l, imgs));
                 matmul((ckk, wide, g.c_out), cols, (wide, 1), false, w, (1, ckk), d_wide, (wide, 1), Threads::One);
                 for (j, dx_n) in dx_g.chunks_mut(image).enumerate() {
-                    col2im(&cols[j * l..], g, dx_n, wide);
+                    col2im(&mut cols[j * l..], g, dx_n, wide);
                 }
             });
         }
