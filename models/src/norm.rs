@@ -153,13 +153,14 @@ fn train_forward<T: Float>(
     y
 }
 
-/// (dx, dgamma, dbeta); with `relu`, the gradient passes where the output `y` is positive.
-fn train_backward<T: Float>(
+/// (dx, dgamma, dbeta); with `RELU`, the gradient passes where the output `y` is positive
+/// (without, `y` is never read: a constant, so that its loads compile away).
+fn train_backward<T: Float, const RELU: bool>(
     (x, dy, y): (&[T], &[T], &[T]),
     g: (usize, usize, usize),
-    relu: bool,
     saved: &Saved,
 ) -> (Vec<T>, Vec<f64>, Vec<f64>) {
+    let relu = RELU;
     let (n, c, plane) = g;
     let m = (n * plane) as f64;
     // Per channel: sum dy and sum dy (x - mean), over the elements the ReLU let through.
@@ -303,7 +304,11 @@ impl CustomOp3 for BnGrad {
                     contiguous(dy, l2, op, "gradient")?,
                     contiguous(y, l3, op, "output")?,
                 );
-                let (dx, dg, db) = train_backward(operands, g, self.relu, &saved);
+                let (dx, dg, db) = if self.relu {
+                    train_backward::<_, true>(operands, g, &saved)
+                } else {
+                    train_backward::<_, false>(operands, g, &saved)
+                };
                 (CpuStorage::F32(dx), dg, db)
             }
             (CpuStorage::F64(x), CpuStorage::F64(dy), CpuStorage::F64(y)) => {
@@ -312,7 +317,11 @@ impl CustomOp3 for BnGrad {
                     contiguous(dy, l2, op, "gradient")?,
                     contiguous(y, l3, op, "output")?,
                 );
-                let (dx, dg, db) = train_backward(operands, g, self.relu, &saved);
+                let (dx, dg, db) = if self.relu {
+                    train_backward::<_, true>(operands, g, &saved)
+                } else {
+                    train_backward::<_, false>(operands, g, &saved)
+                };
                 (CpuStorage::F64(dx), dg, db)
             }
             _ => candle::bail!("batch norm gradient: f32 or f64 operands of one type"),
