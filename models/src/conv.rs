@@ -153,19 +153,31 @@ impl Geometry {
     }
 }
 
+impl Shift {
+    /// The row's run `a..b` from its first valid output to its last (rows `w` apart), and where
+    /// the run starts in the plane.
+    fn run(&self, w: usize) -> (std::ops::Range<usize>, usize) {
+        let (a, b) = (self.oy0 * w + self.lo, (self.oy1 - 1) * w + self.hi);
+        (a..b, (a as isize + self.delta) as usize)
+    }
+
+    /// Zeroes the elements inside the run that wrapped: the columns past `hi` of each valid
+    /// row and before `lo` of the next.
+    fn zero_wrapped<T: Float>(&self, row: &mut [T], w: usize) {
+        for oy in self.oy0..self.oy1 - 1 {
+            row[oy * w + self.hi..(oy + 1) * w + self.lo].fill(T::zero());
+        }
+    }
+}
+
 /// [`im2col`]'s row for a [`Shift`]: zeros outside the valid rows and columns, the plane's
 /// shifted elements inside.
 fn shifted_copy<T: Float>(plane: &[T], row: &mut [T], g: &Geometry, s: Shift) {
-    let w = g.w_out;
-    let (a, b) = (s.oy0 * w + s.lo, (s.oy1 - 1) * w + s.hi);
-    row[..a].fill(T::zero());
-    row[b..].fill(T::zero());
-    let start = (a as isize + s.delta) as usize;
-    row[a..b].copy_from_slice(&plane[start..start + (b - a)]);
-    for oy in s.oy0..s.oy1 - 1 {
-        // The columns past `hi` of row oy and before `lo` of row oy + 1 wrapped.
-        row[oy * w + s.hi..(oy + 1) * w + s.lo].fill(T::zero());
-    }
+    let (run, start) = s.run(g.w_out);
+    row[..run.start].fill(T::zero());
+    row[run.end..].fill(T::zero());
+    row[run.clone()].copy_from_slice(&plane[start..start + run.len()]);
+    s.zero_wrapped(row, g.w_out);
 }
 
 /// The adjoint of [`im2col`]: sums the (CKK x L) matrix `cols` (rows `ld` apart) into image `x`.
@@ -181,13 +193,9 @@ fn col2im<T: Float>(cols: &mut [T], g: &Geometry, x: &mut [T], ld: usize) {
             for kx in 0..g.k {
                 let row = &mut cols[((c * g.k + ky) * g.k + kx) * ld..][..l];
                 if let Some(s) = g.shift(ky, kx) {
-                    let w = g.w_out;
-                    let (a, b) = (s.oy0 * w + s.lo, (s.oy1 - 1) * w + s.hi);
-                    for oy in s.oy0..s.oy1 - 1 {
-                        row[oy * w + s.hi..(oy + 1) * w + s.lo].fill(T::zero());
-                    }
-                    let start = (a as isize + s.delta) as usize;
-                    for (d, &v) in plane[start..start + (b - a)].iter_mut().zip(&row[a..b]) {
+                    s.zero_wrapped(row, g.w_out);
+                    let (run, start) = s.run(g.w_out);
+                    for (d, &v) in plane[start..start + run.len()].iter_mut().zip(&row[run]) {
                         *d += v;
                     }
                     continue;
